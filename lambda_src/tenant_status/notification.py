@@ -1,0 +1,148 @@
+"""Turns the body SuperOffice posts into a validated `Notification`.
+
+Checks shape and field types only; whether the token is genuine is
+`verification`'s job. Unknown extra fields are ignored, as SuperOffice may add
+fields at any time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from . import errors
+from .change_types import ChangeType
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_TEXT_LENGTH = 256
+MAX_CHANGE_TYPE = 2**31 - 1
+
+# Tenant ids look like `Cust12345`; anything that could not be one is refused.
+_CONTEXT_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PUBLIC_ENDPOINT = re.compile(rf"(?=.{{1,253}}(?::|$)){_HOST_LABEL}(?:\.{_HOST_LABEL})*(?::\d{{1,5}})?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_JSON_MEDIA_TYPES = frozenset({"application/json", "text/json"})
+
+
+@dataclass(frozen=True)
+class Notification:
+    change_type: int
+    context_identifier: str
+    token: str
+    version_name: str | None = None
+    file_version: str | None = None
+    public_endpoint: str | None = None
+
+
+def check_content_type(content_type: str | None) -> None:
+    """A missing Content-Type is tolerated; a non-JSON one is refused."""
+    if content_type is None:
+        return
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type not in _JSON_MEDIA_TYPES:
+        raise errors.UnsupportedContentType()
+
+
+def decode_body(body: str | None, is_base64_encoded: bool) -> bytes:
+    """The raw bytes of a body as API Gateway's proxy integration hands it over."""
+    if body is None:
+        raise errors.BodyNotJson("The body is empty.")
+    if is_base64_encoded:
+        if len(body) > MAX_BODY_BYTES * 4 // 3 + 4:
+            raise errors.BodyTooLarge()
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise errors.BodyNotJson("The body is not valid base64.") from exc
+    else:
+        raw = body.encode("utf-8", errors="surrogatepass")
+    if len(raw) > MAX_BODY_BYTES:
+        raise errors.BodyTooLarge()
+    return raw
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise errors.DuplicateField(f"The body names the field {key[:40]!r} more than once.")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> None:
+    raise errors.BodyNotJson(f"The body holds {name}, which JSON does not allow.")
+
+
+def parse_notification(raw: bytes) -> Notification:
+    try:
+        text = raw.decode("utf-8")
+        document = json.loads(
+            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+        )
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise errors.BodyNotJson() from exc
+    if not isinstance(document, dict):
+        raise errors.BodyNotObject()
+
+    change_type = _integer(document, "ChangeType")
+    context_identifier = _text(document, "ContextIdentifier", required=True)
+    if not _CONTEXT_IDENTIFIER.fullmatch(context_identifier or ""):
+        raise errors.FieldInvalid("ContextIdentifier is not a tenant identifier.")
+    token = _text(document, "Token", required=True, max_length=None)
+    # SuperOffice may send an empty PublicEndpoint when the tenant did not move.
+    public_endpoint = _text(document, "PublicEndpoint") or None
+    if public_endpoint is not None and not _PUBLIC_ENDPOINT.fullmatch(public_endpoint):
+        raise errors.FieldInvalid("PublicEndpoint is not a host name.")
+    if change_type == ChangeType.Move and public_endpoint is None:
+        raise errors.FieldMissing("PublicEndpoint is required when a tenant moves.")
+
+    assert context_identifier is not None and token is not None
+    return Notification(
+        change_type=change_type,
+        context_identifier=context_identifier,
+        token=token,
+        version_name=_text(document, "VersionName"),
+        file_version=_text(document, "FileVersion"),
+        public_endpoint=public_endpoint,
+    )
+
+
+def _integer(document: dict[str, Any], name: str) -> int:
+    if name not in document:
+        raise errors.FieldMissing(f"{name} is required.")
+    value = document[name]
+    # bool is an int in Python, and 2.0 is not an integer in SuperOffice's contract.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise errors.FieldInvalid(f"{name} must be an integer.")
+    if not 0 <= value <= MAX_CHANGE_TYPE:
+        raise errors.FieldInvalid(f"{name} is out of range.")
+    return value
+
+
+def _text(
+    document: dict[str, Any],
+    name: str,
+    *,
+    required: bool = False,
+    max_length: int | None = MAX_TEXT_LENGTH,
+) -> str | None:
+    value = document.get(name)
+    if value is None:
+        if required:
+            raise errors.FieldMissing(f"{name} is required.")
+        return None
+    if not isinstance(value, str):
+        raise errors.FieldInvalid(f"{name} must be a string.")
+    if required and not value:
+        raise errors.FieldMissing(f"{name} is required.")
+    if max_length is not None and len(value) > max_length:
+        raise errors.FieldInvalid(f"{name} is too long.")
+    if _CONTROL.search(value):
+        raise errors.FieldInvalid(f"{name} holds control characters.")
+    return value

@@ -1,0 +1,151 @@
+"""The function behind the State Change URL: verify, then record.
+
+Takes API Gateway's proxy integration event, answers 200 for an accepted (or
+already accepted) notification, 4xx for a refused one, and 5xx only when AWS
+fails. It never publishes: the table's stream does that.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import errors
+from .change_types import change_type_name
+from .notification import check_content_type, decode_body, parse_notification
+from .settings import ReceiverSettings
+from .store import StateConflict, TenantStateStore
+from .verification import TokenVerifier
+
+logger = logging.getLogger("tenant_status.receiver")
+
+# The one place where a reason for refusing becomes an HTTP status.
+_STATUS_FOR: tuple[tuple[type[errors.Rejection], int], ...] = (
+    (errors.UnsupportedContentType, 415),
+    (errors.BodyTooLarge, 413),
+    (errors.BadRequest, 400),
+    (errors.TokenRejected, 401),
+    (errors.SigningKeysUnavailable, 503),
+)
+
+
+def status_for(rejection: errors.Rejection) -> int:
+    for family, status in _STATUS_FOR:
+        if isinstance(rejection, family):
+            return status
+    return 400
+
+
+def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"},
+        "body": json.dumps(body, separators=(",", ":")),
+    }
+
+
+@dataclass
+class _LogLine:
+    """One JSON line per notification; it never holds the token."""
+
+    environment: str
+    request_id: str | None
+    started: float = field(default_factory=time.perf_counter)
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def emit(self, outcome: str, status: int, **extra: Any) -> None:
+        line = {
+            "event": "notification",
+            "outcome": outcome,
+            "status": status,
+            "environment": self.environment,
+            "request_id": self.request_id,
+            "latency_ms": round((time.perf_counter() - self.started) * 1000, 1),
+            **self.fields,
+            **extra,
+        }
+        logger.info(json.dumps(line, separators=(",", ":")))
+
+
+def _header(headers: dict[str, Any] | None, name: str) -> str | None:
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            return str(value)
+    return None
+
+
+class Receiver:
+    def __init__(
+        self, *, settings: ReceiverSettings, verifier: TokenVerifier, store: TenantStateStore
+    ) -> None:
+        self._settings = settings
+        self._verifier = verifier
+        self._store = store
+
+    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+        request_id = (event.get("requestContext") or {}).get("requestId")
+        log = _LogLine(environment=self._settings.environment, request_id=request_id)
+        try:
+            check_content_type(_header(event.get("headers"), "content-type"))
+            raw = decode_body(event.get("body"), bool(event.get("isBase64Encoded")))
+            notification = parse_notification(raw)
+            log.fields.update(
+                tenant=notification.context_identifier,
+                change_type=notification.change_type,
+                change_type_name=change_type_name(notification.change_type),
+            )
+            verified = self._verifier.verify(notification.token, notification.context_identifier)
+            outcome = self._store.record(notification, verified.issued_at)
+        except errors.Rejection as rejection:
+            status = status_for(rejection)
+            log.emit("rejected", status, reason=rejection.reason)
+            return _response(status, {"error": rejection.reason, "message": rejection.detail})
+        except StateConflict:
+            log.emit("failed", 503, reason="state_conflict")
+            return _response(503, {"error": "busy", "message": "Retry later."})
+        except (ClientError, BotoCoreError) as exc:
+            log.emit("failed", 502, reason="aws_error", error=type(exc).__name__)
+            return _response(502, {"error": "unavailable", "message": "Retry later."})
+
+        result = "duplicate" if outcome.duplicate else "accepted"
+        log.emit(
+            result,
+            200,
+            event_id=outcome.event.event_id,
+            sequence=None if outcome.duplicate else outcome.event.sequence,
+            superseded=outcome.event.superseded,
+        )
+        return _response(200, {"status": result, "eventId": outcome.event.event_id})
+
+
+_default: Receiver | None = None
+
+
+def build_receiver(settings: ReceiverSettings, dynamodb_client: Any) -> Receiver:
+    return Receiver(
+        settings=settings,
+        verifier=TokenVerifier(settings.verifier),
+        store=TenantStateStore(
+            table_name=settings.table_name,
+            client=dynamodb_client,
+            environment=settings.environment,
+        ),
+    )
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point; builds its clients and key cache once per container."""
+    global _default
+    if _default is None:
+        import boto3
+
+        _default = build_receiver(
+            ReceiverSettings.from_environ(os.environ), boto3.client("dynamodb")
+        )
+    return _default.handle(event)

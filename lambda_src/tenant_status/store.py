@@ -1,0 +1,232 @@
+"""Records an accepted notification: the tenant's history and its current state.
+
+Both items are written in one DynamoDB transaction. The event item's key is
+derived from the token, so a replayed notification is refused by the write
+itself; the state item is guarded by its sequence, so concurrent notifications
+for one tenant cannot overwrite each other. Publishing is not done here: the
+table's stream carries each new event item to the publisher.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from . import table
+from .change_types import STATUS_AFTER, ChangeType, change_type_name
+from .events import TenantEvent, utc_timestamp
+from .notification import Notification
+
+# Attempts at the state item when other notifications for the same tenant
+# keep winning the race; each loser re-reads and tries again.
+MAX_WRITE_ATTEMPTS = 5
+UNKNOWN_STATUS = "unknown"
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class StateConflict(Exception):
+    """The tenant's state kept changing under us; the caller should retry later."""
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    event: TenantEvent
+    duplicate: bool
+
+
+def event_id_for(notification: Notification) -> str:
+    """A stable id: the same token with the same body always yields the same event.
+
+    The body takes part because one token may cover several notifications sent
+    within its lifetime; only a true replay produces the same id.
+    """
+    canonical = json.dumps(
+        [
+            notification.token,
+            notification.change_type,
+            notification.context_identifier,
+            notification.version_name,
+            notification.file_version,
+            notification.public_endpoint,
+        ],
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+
+def to_attributes(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in item.items()}
+
+
+def from_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in attributes.items()}
+
+
+class TenantStateStore:
+    def __init__(
+        self,
+        *,
+        table_name: str,
+        client: Any,
+        environment: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self._table_name = table_name
+        self._client = client
+        self._environment = environment
+        self._clock = clock
+
+    def record(self, notification: Notification, issued_at: int | None) -> RecordOutcome:
+        received_at = utc_timestamp(self._clock())
+        issued = (
+            utc_timestamp(datetime.fromtimestamp(issued_at, timezone.utc))
+            if issued_at is not None
+            else None
+        )
+        event_id = event_id_for(notification)
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            current = self._current_state(notification.context_identifier)
+            event, state = self._apply(notification, current, event_id, issued, received_at)
+            outcome = self._write(event, state, current)
+            if outcome is not None:
+                return outcome
+        raise StateConflict()
+
+    def _current_state(self, context_identifier: str) -> dict[str, Any] | None:
+        response = self._client.get_item(
+            TableName=self._table_name,
+            Key=to_attributes(
+                {
+                    table.PARTITION_KEY: table.tenant_key(context_identifier),
+                    table.SORT_KEY: table.STATE_SORT_KEY,
+                }
+            ),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return from_attributes(item) if item else None
+
+    def _apply(
+        self,
+        notification: Notification,
+        current: dict[str, Any] | None,
+        event_id: str,
+        issued_at: str | None,
+        received_at: str,
+    ) -> tuple[TenantEvent, dict[str, Any]]:
+        current = current or {}
+        sequence = int(current.get("Sequence", 0)) + 1
+        applied_issued_at = current.get("IssuedAt")
+        # Order by the token's issue time, then arrival: only a strictly older
+        # token is superseded; one without an issue time is taken in arrival order.
+        superseded = (
+            issued_at is not None
+            and applied_issued_at is not None
+            and issued_at < str(applied_issued_at)
+        )
+        try:
+            after = STATUS_AFTER[ChangeType(notification.change_type)]
+            status, available = after.status, after.available
+        except ValueError:
+            status = str(current.get("Status", UNKNOWN_STATUS))
+            available = current.get("Available")
+
+        event = TenantEvent(
+            event_id=event_id,
+            environment=self._environment,
+            change_type=notification.change_type,
+            change_type_name=change_type_name(notification.change_type),
+            context_identifier=notification.context_identifier,
+            version_name=notification.version_name,
+            file_version=notification.file_version,
+            public_endpoint=notification.public_endpoint,
+            status=current.get("Status", status) if superseded else status,
+            available=current.get("Available", available) if superseded else available,
+            issued_at=issued_at,
+            received_at=received_at,
+            sequence=sequence,
+            superseded=superseded,
+        )
+        state = dict(current)
+        state.update(
+            {
+                table.PARTITION_KEY: table.tenant_key(notification.context_identifier),
+                table.SORT_KEY: table.STATE_SORT_KEY,
+                "ContextIdentifier": notification.context_identifier,
+                "Environment": self._environment,
+                "Sequence": sequence,
+                "CreatedAt": current.get("CreatedAt", received_at),
+            }
+        )
+        if not superseded:
+            state.update(
+                {
+                    "Status": status,
+                    "Available": available,
+                    "LastChangeType": notification.change_type,
+                    "LastChangeTypeName": event.change_type_name,
+                    "VersionName": notification.version_name,
+                    "FileVersion": notification.file_version,
+                    "PublicEndpoint": notification.public_endpoint
+                    or current.get("PublicEndpoint"),
+                    "IssuedAt": issued_at,
+                    "LastEventId": event_id,
+                    "UpdatedAt": received_at,
+                }
+            )
+        return event, state
+
+    def _write(
+        self, event: TenantEvent, state: dict[str, Any], current: dict[str, Any] | None
+    ) -> RecordOutcome | None:
+        if current is None:
+            state_condition: dict[str, Any] = {
+                "ConditionExpression": "attribute_not_exists(#pk)",
+                "ExpressionAttributeNames": {"#pk": table.PARTITION_KEY},
+            }
+        else:
+            state_condition = {
+                "ConditionExpression": "#seq = :seq",
+                "ExpressionAttributeNames": {"#seq": "Sequence"},
+                "ExpressionAttributeValues": to_attributes({":seq": current["Sequence"]}),
+            }
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table_name,
+                            "Item": to_attributes(event.history_item()),
+                            "ConditionExpression": "attribute_not_exists(#pk)",
+                            "ExpressionAttributeNames": {"#pk": table.PARTITION_KEY},
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table_name,
+                            "Item": to_attributes(state),
+                            **state_condition,
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = exc.response.get("CancellationReasons") or []
+            codes = [r.get("Code") for r in reasons]
+            if codes and codes[0] == "ConditionalCheckFailed":
+                return RecordOutcome(event=event, duplicate=True)
+            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                return None
+            raise
+        return RecordOutcome(event=event, duplicate=False)

@@ -1,0 +1,1 @@
+"""Local tools: a stand-in for SuperOffice and the whole flow on loopback."""

@@ -1,0 +1,351 @@
+"""The whole flow on loopback: SuperOffice stand-in -> API -> receiver -> table -> topics -> queue.
+
+moto's server stands in for AWS; the table, topics and subscribed queue are
+created from the same definitions the CDK stack uses, and the real receiver
+and publisher handlers run in this process. Nothing here reaches AWS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from tenant_status import table
+from tenant_status.change_types import TOPIC_KEYS, ChangeType, change_type_name
+from tenant_status.publisher import Publisher
+from tenant_status.receiver import build_receiver
+from tenant_status.settings import PublisherSettings, ReceiverSettings, VerifierSettings
+from tenant_status.store import from_attributes
+
+from .api_gateway import ProxyServer
+from .superoffice_standin import (
+    LOCAL_ISSUER,
+    JwksServer,
+    SigningKey,
+    load_local_signer,
+    save_local_signer,
+)
+
+NOTIFY_PATH = "/NotifyCustomerStateChange"
+ENVIRONMENT = "Local"
+REGION = "eu-west-1"
+NAME_PREFIX = "tenant-status-local"
+
+# SuperOffice's documented examples first, then one per remaining change type.
+EXAMPLES: tuple[dict[str, Any], ...] = (
+    {
+        "ChangeType": ChangeType.Upgrade,
+        "ContextIdentifier": "Cust12345",
+        "VersionName": "Release 8.4 R08",
+        "FileVersion": "8.4.12.1234",
+    },
+    {
+        "ChangeType": ChangeType.Move,
+        "ContextIdentifier": "Cust12345",
+        "VersionName": "Release_10.3.8_2024.08.30-01",
+        "FileVersion": "10.3.8.2024",
+        "PublicEndpoint": "sod3.superoffice.com",
+    },
+    {"ChangeType": ChangeType.BackupRestored, "ContextIdentifier": "Cust23456"},
+    {"ChangeType": ChangeType.Suspend, "ContextIdentifier": "Cust34567"},
+    {"ChangeType": ChangeType.Resume, "ContextIdentifier": "Cust34567"},
+    {"ChangeType": ChangeType.Delete, "ContextIdentifier": "Cust56789"},
+)
+_RELEASE = {"VersionName": "Release_10.3.8_2024.08.30-01", "FileVersion": "10.3.8.2024"}
+
+
+@dataclass
+class Delivery:
+    topic_key: str
+    message: dict[str, Any]
+
+
+@dataclass
+class LocalStack:
+    """Starts every piece on loopback; `stop()` (or the context manager) tears it down."""
+
+    state_dir: Path
+    port: int = 0
+    key: SigningKey = field(init=False)
+    issuer: str = field(init=False, default=LOCAL_ISSUER)
+    topic_arns: dict[str, str] = field(init=False, default_factory=dict)
+
+    def start(self) -> LocalStack:
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, moto_port = self._moto.get_host_and_port()
+        session = boto3.session.Session(
+            aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION
+        )
+        endpoint = f"http://{host}:{moto_port}"
+        self.dynamodb = session.client("dynamodb", endpoint_url=endpoint)
+        self.streams = session.client("dynamodbstreams", endpoint_url=endpoint)
+        self.sns = session.client("sns", endpoint_url=endpoint)
+        self.sqs = session.client("sqs", endpoint_url=endpoint)
+        self._create_resources()
+
+        loaded = load_local_signer(self.state_dir)
+        self.key = loaded[0] if loaded else SigningKey.generate(kid="local-superoffice-1")
+        save_local_signer(self.state_dir, self.key, self.issuer)
+        self.jwks = JwksServer([self.key.public_jwk()]).start()
+
+        receiver = build_receiver(
+            ReceiverSettings(
+                environment=ENVIRONMENT,
+                table_name=self.table_name,
+                verifier=VerifierSettings(
+                    accepted_issuers=(self.issuer,), jwks_url=self.jwks.jwks_url
+                ),
+            ),
+            self.dynamodb,
+        )
+        self.api = ProxyServer(
+            stage=ENVIRONMENT,
+            routes={("POST", NOTIFY_PATH): lambda event, _ctx: receiver.handle(event)},
+            port=self.port,
+        ).start()
+        publisher = Publisher(
+            settings=PublisherSettings(environment=ENVIRONMENT, topic_arns=self.topic_arns),
+            sns_client=self.sns,
+        )
+        self.relay = StreamRelay(self.streams, self.stream_arn, publisher).start()
+        return self
+
+    def stop(self) -> None:
+        for part in ("relay", "api", "jwks"):
+            if hasattr(self, part):
+                getattr(self, part).stop()
+        self._moto.stop()
+
+    @property
+    def url(self) -> str:
+        return self.api.url_for(NOTIFY_PATH)
+
+    def _create_resources(self) -> None:
+        self.table_name = f"{NAME_PREFIX}-state"
+        created = self.dynamodb.create_table(**table.create_table_arguments(self.table_name))
+        self.stream_arn = created["TableDescription"]["LatestStreamArn"]
+        self.queue_url = self.sqs.create_queue(QueueName=f"{NAME_PREFIX}-subscriber")["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        for key in TOPIC_KEYS:
+            arn = self.sns.create_topic(Name=f"{NAME_PREFIX}-{key}")["TopicArn"]
+            self.topic_arns[key] = arn
+            self.sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+
+    def sign(self, context_identifier: str, **kwargs: Any) -> str:
+        return self.key.sign(issuer=self.issuer, context_identifier=context_identifier, **kwargs)
+
+    def tenant_states(self) -> list[dict[str, Any]]:
+        items = self.dynamodb.scan(TableName=self.table_name)["Items"]
+        states = [from_attributes(i) for i in items]
+        return sorted(
+            (s for s in states if s[table.SORT_KEY] == table.STATE_SORT_KEY),
+            key=lambda s: str(s["ContextIdentifier"]),
+        )
+
+    def item_count(self) -> int:
+        return int(self.dynamodb.scan(TableName=self.table_name, Select="COUNT")["Count"])
+
+    def receive(self, expected: int, timeout: float = 10.0) -> list[Delivery]:
+        """Messages that reached the subscribed queue, with the topic each came from."""
+        topic_for_arn = {arn: key for key, arn in self.topic_arns.items()}
+        deliveries: list[Delivery] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batch = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                deliveries.append(
+                    Delivery(
+                        topic_key=topic_for_arn.get(envelope["TopicArn"], envelope["TopicArn"]),
+                        message=json.loads(envelope["Message"]),
+                    )
+                )
+                self.sqs.delete_message(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+            if len(deliveries) >= expected and not batch:
+                break
+            if not batch:
+                time.sleep(0.1)
+        return deliveries
+
+
+class StreamRelay:
+    """Reads the table's stream and calls the publisher as Lambda's event source mapping would.
+
+    Batches go in stream order; on a reported failure the same records are
+    offered again, from the first one that failed.
+    """
+
+    def __init__(self, streams: Any, stream_arn: str, publisher: Publisher) -> None:
+        self._streams = streams
+        self._stream_arn = stream_arn
+        self._publisher = publisher
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> StreamRelay:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        shard = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"][
+            "Shards"
+        ][0]["ShardId"]
+        iterator = self._streams.get_shard_iterator(
+            StreamArn=self._stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while not self._stop.is_set():
+            response = self._streams.get_records(ShardIterator=iterator, Limit=100)
+            records = response.get("Records", [])
+            for record in records:
+                record["eventSourceARN"] = self._stream_arn
+            if records:
+                failures = self._publisher.handle({"Records": records})["batchItemFailures"]
+                if failures:
+                    iterator = self._streams.get_shard_iterator(
+                        StreamArn=self._stream_arn,
+                        ShardId=shard,
+                        ShardIteratorType="AT_SEQUENCE_NUMBER",
+                        SequenceNumber=failures[0]["itemIdentifier"],
+                    )["ShardIterator"]
+                    self._stop.wait(0.5)
+                    continue
+            iterator = response.get("NextShardIterator", iterator)
+            if not records:
+                self._stop.wait(0.1)
+
+
+@contextmanager
+def running(state_dir: Path, port: int = 0) -> Iterator[LocalStack]:
+    stack = LocalStack(state_dir=state_dir, port=port).start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def post(url: str, body: dict[str, Any] | bytes, content_type: str = "application/json") -> tuple[int, dict[str, Any]]:
+    """POST a notification; returns the status and the decoded JSON answer."""
+    import urllib.error
+    import urllib.request
+
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method="POST", headers={"Content-Type": content_type}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def run_examples(stack: LocalStack, out: Any = sys.stdout) -> bool:
+    """Posts every example plus one forgery, prints what happened; True when all went right."""
+    ok = True
+    print(f"\nPosting to {stack.url}\n", file=out)
+    for example in EXAMPLES:
+        body = {**_RELEASE, **example}
+        body["ChangeType"] = int(example["ChangeType"])
+        body["Token"] = stack.sign(str(body["ContextIdentifier"]))
+        status, answer = post(stack.url, body)
+        name = change_type_name(body["ChangeType"])
+        print(f"  {status}  {name:<15} {body['ContextIdentifier']:<10} {answer}", file=out)
+        ok &= status == 200 and answer.get("status") == "accepted"
+
+    forger = SigningKey.generate(kid=stack.key.kid)
+    forged = {
+        "ChangeType": int(ChangeType.Delete),
+        "ContextIdentifier": "Cust12345",
+        "Token": forger.sign(issuer=stack.issuer, context_identifier="Cust12345"),
+    }
+    before = stack.item_count()
+    status, answer = post(stack.url, forged)
+    print(f"  {status}  forged Delete   Cust12345  {answer}", file=out)
+    ok &= status == 401 and stack.item_count() == before
+
+    print("\nTenant states:", file=out)
+    for state in stack.tenant_states():
+        print(
+            f"  {state['ContextIdentifier']:<10} {state['Status']:<10} "
+            f"last={state['LastChangeTypeName']:<15} endpoint={state.get('PublicEndpoint')} "
+            f"seq={state['Sequence']}",
+            file=out,
+        )
+
+    deliveries = stack.receive(expected=len(EXAMPLES))
+    print("\nMessages on the subscribed queue:", file=out)
+    for d in deliveries:
+        m = d.message
+        right = d.topic_key == m["ChangeTypeName"]
+        print(
+            f"  topic={d.topic_key:<15} {m['ChangeTypeName']:<15} {m['ContextIdentifier']:<10} "
+            f"status={m['Status']:<10} seq={m['Sequence']} event={m['EventId'][:12]}"
+            f"{'' if right else '  <-- WRONG TOPIC'}",
+            file=out,
+        )
+        ok &= right
+    sent = sorted(int(e["ChangeType"]) for e in EXAMPLES)
+    ok &= sorted(d.message["ChangeType"] for d in deliveries) == sent
+    ok &= len({d.message["EventId"] for d in deliveries}) == len(deliveries)
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.local_stack",
+        description="Run the tenant status webhook on loopback with moto standing in for AWS.",
+    )
+    parser.add_argument("--port", type=int, default=8787, help="port of the State Change URL")
+    parser.add_argument("--state-dir", type=Path, default=Path(".local"))
+    parser.add_argument("--once", action="store_true", help="post the examples, then exit")
+    parser.add_argument(
+        "--verbose", action="store_true", help="also print the functions' JSON log lines"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("tenant_status").setLevel(logging.INFO if args.verbose else logging.WARNING)
+
+    with running(args.state_dir, args.port) as stack:
+        ok = run_examples(stack)
+        print(
+            "\nAll six change types answered 200, stored and delivered from their topics."
+            if ok
+            else "\nSomething went wrong: see the lines above.",
+        )
+        print(f"Signing key, kid and issuer for your own notifications: {args.state_dir}/")
+        if args.once:
+            return 0 if ok else 1
+        print(f"Serving the State Change URL {stack.url} (Ctrl-C to stop).")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("\nStopped.")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
