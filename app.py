@@ -1,0 +1,18 @@
+"""CDK entry point: one Stage per SuperOffice environment named in cdk.json."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+
+from stacks.config import CONTEXT_KEY, parse_environments
+from stacks.tenant_status_stack import TenantStatusStage
+
+
+def build_app(app: cdk.App) -> cdk.App:
+    for config in parse_environments(app.node.try_get_context(CONTEXT_KEY)):
+        TenantStatusStage(app, config=config)
+    return app
+
+
+if __name__ == "__main__":
+    build_app(cdk.App()).synth()

@@ -1,0 +1,85 @@
+"""What every function in the stack shares: runtime, architecture, code and dependency layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import AssetHashType, Duration, RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from . import lambda_dependencies
+from .lambda_dependencies import ROOT
+
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+ARCHITECTURE = lambda_.Architecture.ARM_64
+DEPENDENCY_TARGET = lambda_dependencies.ARM64_PYTHON_313
+SOURCE_DIR = ROOT / "lambda_src"
+SOURCE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "*.egg-info", "**/.mypy_cache"]
+
+
+class FunctionCode(Construct):
+    """The functions' own code and one layer with their third-party dependencies."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        dependencies = lambda_dependencies.build(DEPENDENCY_TARGET)
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Dependencies",
+            code=lambda_.Code.from_asset(
+                str(dependencies),
+                asset_hash_type=AssetHashType.CUSTOM,
+                asset_hash=lambda_dependencies.content_hash(DEPENDENCY_TARGET),
+            ),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="PyJWT and cryptography for the tenant status functions",
+        )
+        self.code = lambda_.Code.from_asset(str(SOURCE_DIR), exclude=SOURCE_EXCLUDES)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    handler: str
+    description: str
+    timeout: Duration
+    memory_size: int = 256
+
+
+def python_function(
+    scope: Construct,
+    construct_id: str,
+    *,
+    code: FunctionCode,
+    spec: FunctionSpec,
+    environment: dict[str, str],
+    retain_logs: bool,
+    **overrides: Any,
+) -> lambda_.Function:
+    log_group = logs.LogGroup(
+        scope,
+        f"{construct_id}Logs",
+        retention=logs.RetentionDays.THREE_MONTHS,
+        removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY,
+    )
+    return lambda_.Function(
+        scope,
+        construct_id,
+        runtime=RUNTIME,
+        architecture=ARCHITECTURE,
+        handler=spec.handler,
+        code=code.code,
+        layers=[code.layer],
+        description=spec.description,
+        timeout=spec.timeout,
+        memory_size=spec.memory_size,
+        environment=environment,
+        logging_format=lambda_.LoggingFormat.JSON,
+        application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+        system_log_level_v2=lambda_.SystemLogLevel.WARN,
+        log_group=log_group,
+        **overrides,
+    )

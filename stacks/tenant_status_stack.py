@@ -1,0 +1,80 @@
+"""One SuperOffice environment's stack: composes the constructs and wires every grant here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Environment, Stack, Stage, Tags
+from constructs import Construct
+
+from .api import NotificationApi
+from .config import EnvironmentConfig
+from .fan_out import TenantEventTopics
+from .outbox import OutboxPublisher
+from .runtime import FunctionCode
+from .state_table import TenantStateTable
+from .verifier import NotificationVerifier
+
+
+class TenantStatusStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: Any
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"SuperOffice {config.name} tenant status notifications",
+            **kwargs,
+        )
+        Tags.of(self).add("Application", "superoffice-tenant-status")
+        Tags.of(self).add("SuperOfficeEnvironment", config.name)
+
+        code = FunctionCode(self, "Code")
+        state = TenantStateTable(self, "State", retain_data=config.retain_data)
+        topics = TenantEventTopics(
+            self, "Topics", environment_name=config.name, subscriptions=config.subscriptions
+        )
+        verifier = NotificationVerifier(
+            self, "Verifier", config=config, code=code, table=state.table
+        )
+        outbox = OutboxPublisher(
+            self,
+            "Outbox",
+            config=config,
+            code=code,
+            table=state.table,
+            topic_arns=topics.topic_arns,
+        )
+        api = NotificationApi(self, "Notifications", stage_name=config.name, receiver=verifier.function)
+
+        # The receiver reads and conditionally writes tenant items, nothing more;
+        # the publisher only publishes (its stream and failure-queue rights come
+        # with the event source mapping).
+        state.table.grant(verifier.function, "dynamodb:GetItem", "dynamodb:PutItem")
+        for topic in topics.topics.values():
+            topic.grant_publish(outbox.function)
+
+        CfnOutput(
+            self,
+            "StateChangeUrl",
+            value=api.state_change_url,
+            description=f"Paste into the SuperOffice Developer Portal as the {config.name} State Change URL",
+        )
+        CfnOutput(self, "TableName", value=state.table.table_name)
+        CfnOutput(self, "FailureQueueUrl", value=outbox.failure_queue.queue_url)
+        for key, topic in topics.topics.items():
+            CfnOutput(self, f"TopicArn{key}", value=topic.topic_arn)
+
+
+class TenantStatusStage(Stage):
+    """One SuperOffice environment, deployable on its own: `npx cdk deploy '<name>/*'`."""
+
+    def __init__(self, scope: Construct, *, config: EnvironmentConfig) -> None:
+        super().__init__(scope, config.name, env=_aws_environment(config))
+        self.stack = TenantStatusStack(self, "TenantStatus", config=config)
+
+
+def _aws_environment(config: EnvironmentConfig) -> Environment | None:
+    if config.account or config.region:
+        return Environment(account=config.account, region=config.region)
+    return None
