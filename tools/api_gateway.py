@@ -136,7 +136,9 @@ class ProxyServer:
                 pass
 
         self._httpd = ThreadingHTTPServer((host, port), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def url_for(self, resource: str) -> str:
         host, port = self._httpd.server_address[:2]

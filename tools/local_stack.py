@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 from moto.server import ThreadedMotoServer
 
 from tenant_status import table
@@ -42,6 +43,8 @@ NOTIFY_PATH = "/NotifyCustomerStateChange"
 ENVIRONMENT = "Local"
 REGION = "eu-west-1"
 NAME_PREFIX = "tenant-status-local"
+
+logger = logging.getLogger("tools.local_stack")
 
 # SuperOffice's documented examples first, then one per remaining change type.
 EXAMPLES: tuple[dict[str, Any], ...] = (
@@ -78,18 +81,23 @@ class LocalStack:
 
     state_dir: Path
     port: int = 0
+    # An already running moto server to use; by default the stack starts its own.
+    aws_endpoint: str | None = None
     key: SigningKey = field(init=False)
     issuer: str = field(init=False, default=LOCAL_ISSUER)
     topic_arns: dict[str, str] = field(init=False, default_factory=dict)
 
     def start(self) -> LocalStack:
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._moto.start()
-        host, moto_port = self._moto.get_host_and_port()
+        self._moto: ThreadedMotoServer | None = None
+        endpoint = self.aws_endpoint
+        if endpoint is None:
+            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._moto.start()
+            host, moto_port = self._moto.get_host_and_port()
+            endpoint = f"http://{host}:{moto_port}"
         session = boto3.session.Session(
             aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION
         )
-        endpoint = f"http://{host}:{moto_port}"
         self.dynamodb = session.client("dynamodb", endpoint_url=endpoint)
         self.streams = session.client("dynamodbstreams", endpoint_url=endpoint)
         self.sns = session.client("sns", endpoint_url=endpoint)
@@ -127,7 +135,8 @@ class LocalStack:
         for part in ("relay", "api", "jwks"):
             if hasattr(self, part):
                 getattr(self, part).stop()
-        self._moto.stop()
+        if self._moto is not None:
+            self._moto.stop()
 
     @property
     def url(self) -> str:
@@ -198,6 +207,7 @@ class StreamRelay:
         self._streams = streams
         self._stream_arn = stream_arn
         self._publisher = publisher
+        self._position: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -210,31 +220,49 @@ class StreamRelay:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        shard = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"][
-            "Shards"
-        ][0]["ShardId"]
-        iterator = self._streams.get_shard_iterator(
-            StreamArn=self._stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
+        iterator: str | None = None
         while not self._stop.is_set():
-            response = self._streams.get_records(ShardIterator=iterator, Limit=100)
-            records = response.get("Records", [])
-            for record in records:
-                record["eventSourceARN"] = self._stream_arn
-            if records:
-                failures = self._publisher.handle({"Records": records})["batchItemFailures"]
-                if failures:
-                    iterator = self._streams.get_shard_iterator(
-                        StreamArn=self._stream_arn,
-                        ShardId=shard,
-                        ShardIteratorType="AT_SEQUENCE_NUMBER",
-                        SequenceNumber=failures[0]["itemIdentifier"],
-                    )["ShardIterator"]
-                    self._stop.wait(0.5)
-                    continue
-            iterator = response.get("NextShardIterator", iterator)
-            if not records:
-                self._stop.wait(0.1)
+            try:
+                iterator = self._poll(iterator)
+            except (ClientError, BotoCoreError) as exc:
+                # Lambda's event source mapping keeps polling through errors too.
+                logger.warning(json.dumps({"event": "stream_poll_failed", "error": str(exc)}))
+                iterator = None
+                self._stop.wait(0.5)
+
+    def _iterator(self, kind: str, sequence_number: str | None = None) -> str:
+        description = self._streams.describe_stream(StreamArn=self._stream_arn)
+        shard = description["StreamDescription"]["Shards"][0]["ShardId"]
+        extra = {"SequenceNumber": sequence_number} if sequence_number else {}
+        return str(
+            self._streams.get_shard_iterator(
+                StreamArn=self._stream_arn, ShardId=shard, ShardIteratorType=kind, **extra
+            )["ShardIterator"]
+        )
+
+    def _poll(self, iterator: str | None) -> str:
+        if iterator is None:
+            iterator = self._iterator(
+                "TRIM_HORIZON" if self._position is None else "AFTER_SEQUENCE_NUMBER",
+                self._position,
+            )
+        response = self._streams.get_records(ShardIterator=iterator, Limit=100)
+        records = response.get("Records", [])
+        for record in records:
+            record["eventSourceARN"] = self._stream_arn
+        if records:
+            failures = self._publisher.handle({"Records": records})["batchItemFailures"]
+            sequence_numbers = [r["dynamodb"]["SequenceNumber"] for r in records]
+            if failures:
+                failed = failures[0]["itemIdentifier"]
+                done = sequence_numbers[: sequence_numbers.index(failed)]
+                self._position = done[-1] if done else self._position
+                self._stop.wait(0.5)
+                return self._iterator("AT_SEQUENCE_NUMBER", failed)
+            self._position = sequence_numbers[-1]
+        else:
+            self._stop.wait(0.1)
+        return str(response.get("NextShardIterator", iterator))
 
 
 @contextmanager
@@ -246,7 +274,9 @@ def running(state_dir: Path, port: int = 0) -> Iterator[LocalStack]:
         stack.stop()
 
 
-def post(url: str, body: dict[str, Any] | bytes, content_type: str = "application/json") -> tuple[int, dict[str, Any]]:
+def post(
+    url: str, body: dict[str, Any] | bytes, content_type: str = "application/json"
+) -> tuple[int, dict[str, Any]]:
     """POST a notification; returns the status and the decoded JSON answer."""
     import urllib.error
     import urllib.request

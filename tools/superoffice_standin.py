@@ -109,7 +109,9 @@ class JwksServer:
                 pass
 
         self._httpd = ThreadingHTTPServer((host, port), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def jwks_url(self) -> str:

@@ -62,6 +62,8 @@ class VerifierSettings:
             raise SettingsError("at least one accepted issuer is required")
         if not self.jwks_url and not self.pinned_jwks:
             raise SettingsError("either a JWKS URL or pinned keys are required")
+        if self.jwks_cache_seconds <= 0:
+            raise SettingsError("the JWKS cache lifetime must be positive")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> VerifierSettings:

@@ -89,11 +89,12 @@ class JwksKeys:
     """Keys from the environment's JSON Web Key Set endpoint."""
 
     def __init__(self, settings: VerifierSettings) -> None:
-        assert settings.jwks_url
+        if not settings.jwks_url:
+            raise ValueError("JwksKeys needs a JWKS URL")
         self._client = _LastGoodJwksClient(
             settings.jwks_url,
             cache_jwk_set=True,
-            lifespan=max(settings.jwks_cache_seconds, 1),
+            lifespan=settings.jwks_cache_seconds,
             cooldown_duration=settings.jwks_refresh_cooldown_seconds,
             timeout=settings.jwks_timeout_seconds,
         )

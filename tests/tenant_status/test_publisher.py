@@ -1,0 +1,112 @@
+"""The outbox publisher: what was accepted reaches its topic, once, even through an SNS outage."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tenant_status.change_types import ChangeType
+from tenant_status.publisher import Publisher
+from tenant_status.settings import PublisherSettings
+from tenant_status.store import to_attributes
+from tools.local_stack import LocalStack, post
+
+
+def _notify(stack: LocalStack, change_type: ChangeType, tenant: str) -> str:
+    body: dict[str, Any] = {
+        "ChangeType": int(change_type),
+        "ContextIdentifier": tenant,
+        "Token": stack.sign(tenant),
+    }
+    if change_type == ChangeType.Move:
+        body["PublicEndpoint"] = "sod2.superoffice.com"
+    status, answer = post(stack.url, body)
+    assert status == 200
+    return str(answer["eventId"])
+
+
+def _break_topic(stack: LocalStack, key: str) -> None:
+    stack.sns.delete_topic(TopicArn=stack.topic_arns[key])
+
+
+def _mend_topic(stack: LocalStack, key: str) -> None:
+    arn = stack.sns.create_topic(Name=stack.topic_arns[key].rsplit(":", 1)[1])["TopicArn"]
+    assert arn == stack.topic_arns[key]
+    queue_arn = stack.sqs.get_queue_attributes(
+        QueueUrl=stack.queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    stack.sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+
+
+def test_events_accepted_during_an_sns_outage_are_published_once_it_recovers(
+    local_stack: LocalStack,
+) -> None:
+    _break_topic(local_stack, "Suspend")
+    suspended = _notify(local_stack, ChangeType.Suspend, "Cust1")
+    behind = _notify(local_stack, ChangeType.Delete, "Cust2")
+    time.sleep(1.5)  # several publish attempts fail meanwhile
+
+    assert local_stack.receive(expected=0, timeout=0.5) == []
+
+    _mend_topic(local_stack, "Suspend")
+    deliveries = local_stack.receive(expected=2, timeout=10)
+
+    assert sorted((d.topic_key, d.message["EventId"]) for d in deliveries) == sorted(
+        [("Suspend", suspended), ("Delete", behind)]
+    )
+
+
+def test_a_failed_record_stops_the_batch_and_is_reported(local_stack: LocalStack) -> None:
+    publisher = Publisher(
+        settings=PublisherSettings(environment="Local", topic_arns=local_stack.topic_arns),
+        sns_client=local_stack.sns,
+    )
+    _break_topic(local_stack, "Upgrade")
+    records = [_record("1", ChangeType.Upgrade), _record("2", ChangeType.Resume)]
+
+    result = publisher.handle({"Records": records})
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": "1"}]}
+    assert local_stack.receive(expected=0, timeout=0.5) == []
+
+
+def test_records_that_are_not_new_events_are_skipped(local_stack: LocalStack) -> None:
+    publisher = Publisher(
+        settings=PublisherSettings(environment="Local", topic_arns=local_stack.topic_arns),
+        sns_client=local_stack.sns,
+    )
+    state_write = _record("1", ChangeType.Resume)
+    state_write["dynamodb"]["Keys"]["sk"] = {"S": "STATE"}
+    modify = {**_record("2", ChangeType.Resume), "eventName": "MODIFY"}
+
+    assert publisher.handle({"Records": [state_write, modify]}) == {"batchItemFailures": []}
+    assert local_stack.receive(expected=0, timeout=0.5) == []
+
+
+def _record(sequence_number: str, change_type: ChangeType) -> dict[str, Any]:
+    image = {
+        "pk": "TENANT#Cust1",
+        "sk": f"EVENT#{sequence_number}",
+        "EventId": sequence_number,
+        "Environment": "Local",
+        "ChangeType": int(change_type),
+        "ChangeTypeName": change_type.name,
+        "ContextIdentifier": "Cust1",
+        "VersionName": None,
+        "FileVersion": None,
+        "PublicEndpoint": None,
+        "Status": "running",
+        "Available": True,
+        "IssuedAt": None,
+        "ReceivedAt": "2026-01-01T00:00:00.000Z",
+        "Sequence": 1,
+        "Superseded": False,
+    }
+    return {
+        "eventName": "INSERT",
+        "dynamodb": {
+            "Keys": to_attributes({"pk": image["pk"], "sk": image["sk"]}),
+            "NewImage": to_attributes(image),
+            "SequenceNumber": sequence_number,
+        },
+    }

@@ -1,0 +1,263 @@
+"""The receiver end to end: HTTP on loopback -> handler -> moto's DynamoDB -> stream -> SNS -> SQS."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from typing import Any
+
+import pytest
+
+from tenant_status import table
+from tenant_status.change_types import STATUS_AFTER, TOPIC_KEYS, ChangeType
+from tenant_status.store import from_attributes
+from tools.api_gateway import proxy_event
+from tools.local_stack import LocalStack, post
+from tools.superoffice_standin import SigningKey
+
+TENANT = "Cust12345"
+
+
+def _body(stack: LocalStack, change_type: int, tenant: str = TENANT, **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "ChangeType": change_type,
+        "ContextIdentifier": tenant,
+        "VersionName": "Release_10.3.8_2024.08.30-01",
+        "FileVersion": "10.3.8.2024",
+        "Token": stack.sign(tenant),
+    }
+    if change_type == ChangeType.Move:
+        body["PublicEndpoint"] = "sod3.superoffice.com"
+    body.update(fields)
+    return body
+
+
+def _items(stack: LocalStack) -> list[dict[str, Any]]:
+    return [from_attributes(i) for i in stack.dynamodb.scan(TableName=stack.table_name)["Items"]]
+
+
+def _history(stack: LocalStack, tenant: str = TENANT) -> list[dict[str, Any]]:
+    return sorted(
+        (i for i in _items(stack) if i["pk"] == table.tenant_key(tenant) and i["sk"] != "STATE"),
+        key=lambda i: int(i["Sequence"]),
+    )
+
+
+def _state(stack: LocalStack, tenant: str = TENANT) -> dict[str, Any] | None:
+    for item in _items(stack):
+        if item["pk"] == table.tenant_key(tenant) and item["sk"] == table.STATE_SORT_KEY:
+            return item
+    return None
+
+
+def _assert_nothing_changed(stack: LocalStack) -> None:
+    assert stack.item_count() == 0
+    assert stack.receive(expected=0, timeout=1.0) == []
+
+
+@pytest.mark.parametrize("change_type", list(ChangeType), ids=lambda c: c.name)
+def test_each_change_type_is_stored_and_published_once_on_its_topic(
+    local_stack: LocalStack, change_type: ChangeType
+) -> None:
+    status, answer = post(local_stack.url, _body(local_stack, change_type))
+
+    assert (status, answer["status"]) == (200, "accepted")
+    state = _state(local_stack)
+    assert state is not None
+    assert state["Status"] == STATUS_AFTER[change_type].status
+    assert state["LastChangeType"] == change_type
+    assert state["VersionName"] == "Release_10.3.8_2024.08.30-01"
+    history = _history(local_stack)
+    assert [h["EventId"] for h in history] == [answer["eventId"]]
+
+    deliveries = local_stack.receive(expected=1)
+    assert [(d.topic_key, d.message["EventId"]) for d in deliveries] == [
+        (change_type.name, answer["eventId"])
+    ]
+    message = deliveries[0].message
+    assert message["ChangeType"] == int(change_type)
+    assert message["ChangeTypeName"] == change_type.name
+    assert message["ContextIdentifier"] == TENANT
+    assert message["Environment"] == "Local"
+    assert message["Sequence"] == 1
+
+
+def test_a_move_records_the_new_public_endpoint(local_stack: LocalStack) -> None:
+    post(local_stack.url, _body(local_stack, ChangeType.Upgrade))
+    post(local_stack.url, _body(local_stack, ChangeType.Move))
+
+    state = _state(local_stack)
+
+    assert state is not None
+    assert (state["Status"], state["PublicEndpoint"]) == ("running", "sod3.superoffice.com")
+    assert state["Sequence"] == 2
+
+
+def test_an_unknown_change_type_is_recorded_and_sent_to_the_catch_all_topic(
+    local_stack: LocalStack,
+) -> None:
+    post(local_stack.url, _body(local_stack, ChangeType.Suspend))
+    status, answer = post(local_stack.url, _body(local_stack, 42))
+
+    assert (status, answer["status"]) == (200, "accepted")
+    state = _state(local_stack)
+    assert state is not None
+    assert (state["Status"], state["LastChangeType"]) == ("suspended", 42)
+    topics = [d.topic_key for d in local_stack.receive(expected=2)]
+    assert sorted(topics) == ["Suspend", "Unknown"]
+
+
+def test_a_replayed_notification_is_answered_200_and_changes_nothing(
+    local_stack: LocalStack,
+) -> None:
+    body = _body(local_stack, ChangeType.Delete)
+
+    first = post(local_stack.url, body)
+    items_after_first = _items(local_stack)
+    second = post(local_stack.url, body)
+
+    assert first[1]["status"] == "accepted"
+    assert second == (200, {"status": "duplicate", "eventId": first[1]["eventId"]})
+    assert _items(local_stack) == items_after_first
+    assert len(local_stack.receive(expected=2, timeout=2.0)) == 1
+
+
+def test_two_notifications_in_one_token_lifetime_are_two_events(local_stack: LocalStack) -> None:
+    token = local_stack.sign(TENANT)
+
+    post(local_stack.url, _body(local_stack, ChangeType.Suspend, Token=token))
+    post(local_stack.url, _body(local_stack, ChangeType.Resume, Token=token))
+
+    assert [h["ChangeTypeName"] for h in _history(local_stack)] == ["Suspend", "Resume"]
+
+
+def test_an_older_notification_does_not_roll_the_state_back(local_stack: LocalStack) -> None:
+    older = local_stack.key.sign(
+        issuer=local_stack.issuer,
+        context_identifier=TENANT,
+        extra_claims={"iat": int(time.time()) - 60},
+    )
+    post(local_stack.url, _body(local_stack, ChangeType.Resume))
+    status, _ = post(local_stack.url, _body(local_stack, ChangeType.Suspend, Token=older))
+
+    assert status == 200
+    state = _state(local_stack)
+    assert state is not None
+    assert (state["Status"], state["LastChangeTypeName"]) == ("running", "Resume")
+    history = _history(local_stack)
+    assert [(h["ChangeTypeName"], h["Superseded"]) for h in history] == [
+        ("Resume", False),
+        ("Suspend", True),
+    ]
+    messages = sorted((d.message for d in local_stack.receive(expected=2)), key=lambda m: m["Sequence"])
+    assert [(m["ChangeTypeName"], m["Superseded"]) for m in messages] == [
+        ("Resume", False),
+        ("Suspend", True),
+    ]
+
+
+def test_a_forged_notification_changes_nothing(local_stack: LocalStack, other_key: SigningKey) -> None:
+    body = _body(local_stack, ChangeType.Delete)
+    body["Token"] = SigningKey(other_key.private_key, local_stack.key.kid).sign(
+        issuer=local_stack.issuer, context_identifier=TENANT
+    )
+
+    status, answer = post(local_stack.url, body)
+
+    assert (status, answer["error"]) == (401, "signature_invalid")
+    _assert_nothing_changed(local_stack)
+
+
+@pytest.mark.parametrize(
+    ("make_body", "expected_status", "reason"),
+    [
+        (lambda s: b"{not json", 400, "body_not_json"),
+        (lambda s: {**_body(s, 2), "ChangeType": "2"}, 400, "field_invalid"),
+        (lambda s: {**_body(s, 5), "PublicEndpoint": None}, 400, "field_missing"),
+        (lambda s: _body(s, 2, Token=s.sign("Cust99999")), 401, "context_mismatch"),
+        (lambda s: _body(s, 2, Token="eyJhbGciOiJub25lIn0.e30."), 401, "algorithm_not_allowed"),
+    ],
+    ids=["not-json", "mistyped", "move-without-endpoint", "other-tenant", "alg-none"],
+)
+def test_refused_requests_change_nothing(
+    local_stack: LocalStack, make_body: Any, expected_status: int, reason: str
+) -> None:
+    status, answer = post(local_stack.url, make_body(local_stack))
+
+    assert (status, answer["error"]) == (expected_status, reason)
+    assert "Traceback" not in json.dumps(answer)
+    _assert_nothing_changed(local_stack)
+
+
+def test_a_non_json_content_type_is_refused(local_stack: LocalStack) -> None:
+    raw = json.dumps(_body(local_stack, 2)).encode()
+
+    status, answer = post(local_stack.url, raw, content_type="text/plain")
+
+    assert (status, answer["error"]) == (415, "unsupported_content_type")
+    _assert_nothing_changed(local_stack)
+
+
+def test_a_base64_encoded_body_is_accepted(local_stack: LocalStack) -> None:
+    from tenant_status.receiver import build_receiver
+    from tenant_status.settings import ReceiverSettings, VerifierSettings
+
+    receiver = build_receiver(
+        ReceiverSettings(
+            environment="Local",
+            table_name=local_stack.table_name,
+            verifier=VerifierSettings(
+                accepted_issuers=(local_stack.issuer,), jwks_url=local_stack.jwks.jwks_url
+            ),
+        ),
+        local_stack.dynamodb,
+    )
+    event = proxy_event(
+        method="POST",
+        resource="/NotifyCustomerStateChange",
+        stage="Local",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps(_body(local_stack, 3)).encode(),
+    )
+    event["body"] = base64.b64encode(event["body"].encode()).decode()
+    event["isBase64Encoded"] = True
+
+    response = receiver.handle(event)
+
+    assert response["statusCode"] == 200
+    assert _state(local_stack) is not None
+
+
+def test_aws_failing_is_a_5xx_without_details(local_stack: LocalStack) -> None:
+    local_stack.dynamodb.delete_table(TableName=local_stack.table_name)
+
+    status, answer = post(local_stack.url, _body(local_stack, ChangeType.Suspend))
+
+    assert status == 502
+    assert answer == {"error": "unavailable", "message": "Retry later."}
+
+
+def test_the_log_line_never_holds_the_token(
+    local_stack: LocalStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tenant_status")
+    accepted = _body(local_stack, ChangeType.Upgrade)
+    refused = {**_body(local_stack, ChangeType.Upgrade), "ContextIdentifier": "Cust99999"}
+
+    post(local_stack.url, accepted)
+    post(local_stack.url, refused)
+
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name.endswith("receiver")]
+    assert [line["outcome"] for line in lines] == ["accepted", "rejected"]
+    assert lines[0]["tenant"] == TENANT and lines[0]["change_type_name"] == "Upgrade"
+    assert lines[1]["reason"] == "context_mismatch"
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    for token in (accepted["Token"], refused["Token"]):
+        for part in token.split("."):
+            assert part not in text
+
+
+def test_every_topic_exists_locally(local_stack: LocalStack) -> None:
+    assert sorted(local_stack.topic_arns) == sorted(TOPIC_KEYS)

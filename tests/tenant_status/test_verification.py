@@ -1,0 +1,288 @@
+"""The token verifier against real RS256 tokens and a real JWKS endpoint on loopback."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tenant_status import errors
+from tenant_status.settings import VerifierSettings
+from tenant_status.verification import CONTEXT_CLAIM, TokenVerifier
+from tests.conftest import ISSUER
+from tools.superoffice_standin import JwksServer, SigningKey
+
+TENANT = "Cust12345"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unsigned(header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"") -> str:
+    return ".".join(
+        [_b64(json.dumps(header).encode()), _b64(json.dumps(claims).encode()), _b64(signature)]
+    )
+
+
+def _claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    claims = {"iss": ISSUER, "iat": now, "nbf": now, "exp": now + 300, CONTEXT_CLAIM: TENANT}
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _verifier(jwks: JwksServer, **settings: Any) -> TokenVerifier:
+    return TokenVerifier(
+        VerifierSettings(accepted_issuers=(ISSUER,), jwks_url=jwks.jwks_url, **settings)
+    )
+
+
+@pytest.fixture
+def verifier(jwks: JwksServer) -> TokenVerifier:
+    return _verifier(jwks)
+
+
+def test_a_token_signed_by_the_published_key_is_accepted(
+    verifier: TokenVerifier, signing_key: SigningKey
+) -> None:
+    token = signing_key.sign(issuer=ISSUER, context_identifier=TENANT)
+
+    verified = verifier.verify(token, TENANT)
+
+    assert verified.claims[CONTEXT_CLAIM] == TENANT
+    assert verified.issued_at is not None and abs(verified.issued_at - time.time()) < 5
+
+
+def test_a_token_without_context_claim_is_accepted(
+    verifier: TokenVerifier, signing_key: SigningKey
+) -> None:
+    token = signing_key.sign(issuer=ISSUER)
+
+    assert verifier.verify(token, TENANT).claims["iss"] == ISSUER
+
+
+@pytest.mark.parametrize(
+    ("claims", "rejection"),
+    [
+        (_claims(exp=int(time.time()) - 3600, iat=int(time.time()) - 7200), errors.TokenExpired),
+        (_claims(nbf=int(time.time()) + 3600), errors.TokenNotYetValid),
+        (_claims(iat=int(time.time()) + 86400 * 365), errors.TokenNotYetValid),
+        (_claims(iss="https://online.superoffice.com"), errors.IssuerNotAccepted),
+        (_claims(iss=None), errors.IssuerNotAccepted),
+        (_claims(**{CONTEXT_CLAIM: "Cust99999"}), errors.ContextMismatch),
+        (_claims(iat="yesterday"), errors.TokenMalformed),
+    ],
+    ids=["expired", "not-yet-valid", "far-future-iat", "wrong-issuer", "no-issuer", "ctx-mismatch",
+         "iat-not-a-number"],
+)
+def test_claims_that_do_not_hold_are_refused(
+    verifier: TokenVerifier,
+    signing_key: SigningKey,
+    claims: dict[str, Any],
+    rejection: type[errors.Rejection],
+) -> None:
+    token = jwt.encode(claims, signing_key.private_key, "RS256", {"kid": signing_key.kid})
+
+    with pytest.raises(rejection):
+        verifier.verify(token, TENANT)
+
+
+def test_a_token_signed_with_another_key_under_the_same_kid_is_refused(
+    verifier: TokenVerifier, other_key: SigningKey
+) -> None:
+    token = other_key.sign(issuer=ISSUER, context_identifier=TENANT)
+
+    with pytest.raises(errors.SignatureInvalid):
+        verifier.verify(token, TENANT)
+
+
+def test_a_token_with_an_unknown_kid_is_refused(
+    verifier: TokenVerifier, other_key: SigningKey
+) -> None:
+    forged = SigningKey(other_key.private_key, kid="not-published")
+
+    with pytest.raises(errors.UnknownSigningKey):
+        verifier.verify(forged.sign(issuer=ISSUER, context_identifier=TENANT), TENANT)
+
+
+def test_alg_none_is_refused(verifier: TokenVerifier, signing_key: SigningKey) -> None:
+    token = _unsigned({"alg": "none", "typ": "JWT", "kid": signing_key.kid}, _claims())
+
+    with pytest.raises(errors.AlgorithmNotAllowed):
+        verifier.verify(token, TENANT)
+
+
+def test_hs256_signed_with_the_public_key_as_secret_is_refused(
+    verifier: TokenVerifier, signing_key: SigningKey
+) -> None:
+    public_pem = signing_key.private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    header = {"alg": "HS256", "typ": "JWT", "kid": signing_key.kid}
+    signing_input = ".".join(
+        [_b64(json.dumps(header).encode()), _b64(json.dumps(_claims()).encode())]
+    )
+    mac = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+
+    with pytest.raises(errors.AlgorithmNotAllowed):
+        verifier.verify(f"{signing_input}.{_b64(mac)}", TENANT)
+
+
+def test_a_stripped_signature_is_refused(verifier: TokenVerifier, signing_key: SigningKey) -> None:
+    token = signing_key.sign(issuer=ISSUER, context_identifier=TENANT)
+    stripped = token.rsplit(".", 1)[0] + "."
+
+    with pytest.raises(errors.SignatureInvalid):
+        verifier.verify(stripped, TENANT)
+
+
+def test_a_payload_altered_after_signing_is_refused(
+    verifier: TokenVerifier, signing_key: SigningKey
+) -> None:
+    header, _, signature = signing_key.sign(issuer=ISSUER, context_identifier=TENANT).split(".")
+    other_tenant = _b64(json.dumps(_claims(**{CONTEXT_CLAIM: "Cust99999"})).encode())
+
+    with pytest.raises(errors.SignatureInvalid):
+        verifier.verify(f"{header}.{other_tenant}.{signature}", "Cust99999")
+
+
+@pytest.mark.parametrize("token", ["", "not-a-jwt", "a.b.c", "x" * 9000])
+def test_garbage_is_a_malformed_token(verifier: TokenVerifier, token: str) -> None:
+    with pytest.raises(errors.TokenMalformed):
+        verifier.verify(token, TENANT)
+
+
+def test_a_key_of_another_type_under_the_token_kid_is_refused(signing_key: SigningKey) -> None:
+    ec_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key()))
+    ec_jwk.update(kid="ec-key", use="sig")
+    server = JwksServer([signing_key.public_jwk(), ec_jwk]).start()
+    try:
+        token = SigningKey(signing_key.private_key, "ec-key").sign(issuer=ISSUER)
+        with pytest.raises(errors.UnknownSigningKey):
+            _verifier(server).verify(token, TENANT)
+    finally:
+        server.stop()
+
+
+class TestAudience:
+    def test_the_configured_audience_is_required(
+        self, jwks: JwksServer, signing_key: SigningKey
+    ) -> None:
+        verifier = _verifier(jwks, audience="spn:app-1")
+        good = signing_key.sign(issuer=ISSUER, extra_claims={"aud": "spn:app-1"})
+        wrong = signing_key.sign(issuer=ISSUER, extra_claims={"aud": "spn:app-2"})
+        missing = signing_key.sign(issuer=ISSUER)
+
+        assert verifier.verify(good, TENANT).claims["aud"] == "spn:app-1"
+        for token in (wrong, missing):
+            with pytest.raises(errors.AudienceNotAccepted):
+                verifier.verify(token, TENANT)
+
+    def test_without_a_configured_audience_any_audience_is_accepted(
+        self, verifier: TokenVerifier, signing_key: SigningKey
+    ) -> None:
+        token = signing_key.sign(issuer=ISSUER, extra_claims={"aud": "spn:someone"})
+
+        assert verifier.verify(token, TENANT).claims["aud"] == "spn:someone"
+
+
+class TestPinnedKeys:
+    def test_pinned_keys_verify_without_any_endpoint(self, signing_key: SigningKey) -> None:
+        verifier = TokenVerifier(
+            VerifierSettings(
+                accepted_issuers=(ISSUER,), pinned_jwks={"keys": [signing_key.public_jwk()]}
+            )
+        )
+
+        token = signing_key.sign(issuer=ISSUER, context_identifier=TENANT)
+
+        assert verifier.verify(token, TENANT).claims["iss"] == ISSUER
+
+    def test_a_key_that_is_not_pinned_is_refused(
+        self, signing_key: SigningKey, other_key: SigningKey
+    ) -> None:
+        verifier = TokenVerifier(
+            VerifierSettings(
+                accepted_issuers=(ISSUER,), pinned_jwks={"keys": [signing_key.public_jwk()]}
+            )
+        )
+        forged = SigningKey(other_key.private_key, "other")
+
+        with pytest.raises(errors.UnknownSigningKey):
+            verifier.verify(forged.sign(issuer=ISSUER), TENANT)
+
+
+class TestKeyFetching:
+    @pytest.fixture
+    def rotating(self, signing_key: SigningKey) -> Iterator[JwksServer]:
+        server = JwksServer([signing_key.public_jwk()]).start()
+        yield server
+        server.stop()
+
+    def test_keys_are_fetched_once_and_cached(
+        self, rotating: JwksServer, signing_key: SigningKey
+    ) -> None:
+        verifier = _verifier(rotating)
+
+        for _ in range(5):
+            verifier.verify(signing_key.sign(issuer=ISSUER), TENANT)
+
+        assert rotating.requests == 1
+
+    def test_endpoint_down_after_the_first_fetch_keeps_the_cached_keys(
+        self, rotating: JwksServer, signing_key: SigningKey
+    ) -> None:
+        verifier = _verifier(rotating, jwks_cache_seconds=0.2)
+        verifier.verify(signing_key.sign(issuer=ISSUER), TENANT)
+        rotating.available = False
+        time.sleep(0.3)
+
+        verified = verifier.verify(signing_key.sign(issuer=ISSUER), TENANT)
+
+        assert verified.claims["iss"] == ISSUER
+        assert rotating.requests >= 2  # the expired cache was refreshed, and that failed
+
+    def test_endpoint_down_from_the_start_means_keys_unavailable(
+        self, rotating: JwksServer, signing_key: SigningKey
+    ) -> None:
+        rotating.available = False
+
+        with pytest.raises(errors.SigningKeysUnavailable):
+            _verifier(rotating).verify(signing_key.sign(issuer=ISSUER), TENANT)
+
+    def test_a_flood_of_unknown_kids_fetches_at_most_once_per_cooldown(
+        self, rotating: JwksServer, signing_key: SigningKey, other_key: SigningKey
+    ) -> None:
+        verifier = _verifier(rotating, jwks_refresh_cooldown_seconds=60)
+        verifier.verify(signing_key.sign(issuer=ISSUER), TENANT)
+
+        for attempt in range(50):
+            forged = SigningKey(other_key.private_key, f"random-{attempt}")
+            with pytest.raises(errors.UnknownSigningKey):
+                verifier.verify(forged.sign(issuer=ISSUER), TENANT)
+
+        assert rotating.requests == 1
+
+    def test_a_rotated_key_is_picked_up_without_a_restart(
+        self, rotating: JwksServer, signing_key: SigningKey, other_key: SigningKey
+    ) -> None:
+        verifier = _verifier(rotating, jwks_refresh_cooldown_seconds=0.2)
+        verifier.verify(signing_key.sign(issuer=ISSUER), TENANT)
+        rotated = SigningKey(other_key.private_key, "superoffice-test-2")
+        rotating.keys = [signing_key.public_jwk(), rotated.public_jwk()]
+        time.sleep(0.3)
+
+        verified = verifier.verify(rotated.sign(issuer=ISSUER), TENANT)
+
+        assert verified.claims["iss"] == ISSUER
+        assert rotating.requests == 2
