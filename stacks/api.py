@@ -1,4 +1,4 @@
-"""The REST API whose stage URL is the State Change URL entered in SuperOffice's Developer Portal."""
+"""The REST API whose stage URL is the State Change URL for SuperOffice's Developer Portal."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ class NotificationApi(Construct):
         self.rest_api = apigateway.RestApi(
             self,
             "Api",
+            rest_api_name=f"superoffice-tenant-status-{stage_name}",
             description=f"SuperOffice {stage_name} tenant status notifications",
             endpoint_types=[apigateway.EndpointType.REGIONAL],
             # The account-wide API Gateway logging role is shared by every API in

@@ -111,12 +111,16 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     if host is None:
         raise _fail(name, "superoffice_host is required (e.g. sod.superoffice.com)")
     issuers = raw.get("accepted_issuers", [f"https://{host}"])
-    if not isinstance(issuers, list) or not issuers or not all(
-        isinstance(i, str) and i for i in issuers
+    if (
+        not isinstance(issuers, list)
+        or not issuers
+        or not all(isinstance(i, str) and i for i in issuers)
     ):
         raise _fail(name, "accepted_issuers must be a non-empty list of strings")
     pinned = raw.get("pinned_jwks")
-    if pinned is not None and not (isinstance(pinned, dict) and isinstance(pinned.get("keys"), list)):
+    if pinned is not None and not (
+        isinstance(pinned, dict) and isinstance(pinned.get("keys"), list)
+    ):
         raise _fail(name, 'pinned_jwks must be a JSON Web Key Set: {"keys": [...]}')
     jwks_url = _optional_str(raw, "jwks_url", name)
     if jwks_url is None and pinned is None:

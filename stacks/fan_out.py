@@ -6,11 +6,9 @@ them but does not change their resource policies.
 
 from __future__ import annotations
 
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
-
 from tenant_status.change_types import TOPIC_KEYS
 
 from .config import SubscriptionConfig
@@ -57,7 +55,7 @@ class TenantEventTopics(Construct):
                 f"{construct_id}Invoke",
                 action="lambda:InvokeFunction",
                 function_name=config.endpoint,
-                principal=iam.ServicePrincipal("sns.amazonaws.com").service_principal,
+                principal="sns.amazonaws.com",
                 source_arn=topic.topic_arn,
             )
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import AssetHashType, Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -65,6 +66,15 @@ def python_function(
         retention=logs.RetentionDays.THREE_MONTHS,
         removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY,
     )
+    # Its own role, writing only its own log group: the managed basic execution
+    # role would let it write to every log group in the account.
+    role = iam.Role(
+        scope,
+        f"{construct_id}Role",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=spec.description,
+    )
+    log_group.grant_write(role)
     return lambda_.Function(
         scope,
         construct_id,
@@ -81,5 +91,6 @@ def python_function(
         application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
         system_log_level_v2=lambda_.SystemLogLevel.WARN,
         log_group=log_group,
+        role=role,
         **overrides,
     )

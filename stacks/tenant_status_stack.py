@@ -45,7 +45,9 @@ class TenantStatusStack(Stack):
             table=state.table,
             topic_arns=topics.topic_arns,
         )
-        api = NotificationApi(self, "Notifications", stage_name=config.name, receiver=verifier.function)
+        api = NotificationApi(
+            self, "Notifications", stage_name=config.name, receiver=verifier.function
+        )
 
         # The receiver reads and conditionally writes tenant items, nothing more;
         # the publisher only publishes (its stream and failure-queue rights come
@@ -58,7 +60,10 @@ class TenantStatusStack(Stack):
             self,
             "StateChangeUrl",
             value=api.state_change_url,
-            description=f"Paste into the SuperOffice Developer Portal as the {config.name} State Change URL",
+            description=(
+                f"Paste into the SuperOffice Developer Portal as the {config.name} "
+                "State Change URL"
+            ),
         )
         CfnOutput(self, "TableName", value=state.table.table_name)
         CfnOutput(self, "FailureQueueUrl", value=outbox.failure_queue.queue_url)

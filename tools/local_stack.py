@@ -22,7 +22,6 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from moto.server import ThreadedMotoServer
-
 from tenant_status import table
 from tenant_status.change_types import TOPIC_KEYS, ChangeType, change_type_name
 from tenant_status.publisher import Publisher
@@ -95,8 +94,11 @@ class LocalStack:
             self._moto.start()
             host, moto_port = self._moto.get_host_and_port()
             endpoint = f"http://{host}:{moto_port}"
+        # moto accepts any credentials; these keep real ones from being picked up.
         session = boto3.session.Session(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106
+            region_name=REGION,
         )
         self.dynamodb = session.client("dynamodb", endpoint_url=endpoint)
         self.streams = session.client("dynamodbstreams", endpoint_url=endpoint)

@@ -86,7 +86,7 @@ class JwksServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 server.requests += 1
                 if not server.available:
                     self.send_error(503)
@@ -143,8 +143,7 @@ def save_local_signer(directory: Path, key: SigningKey, issuer: str) -> None:
     pem_path.write_bytes(key.pem())
     pem_path.chmod(0o600)
     (directory / "signer.json").write_text(
-        json.dumps({"kid": key.kid, "issuer": issuer, "key_file": pem_path.name}, indent=2)
-        + "\n"
+        json.dumps({"kid": key.kid, "issuer": issuer, "key_file": pem_path.name}, indent=2) + "\n"
     )
 
 

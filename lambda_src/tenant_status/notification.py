@@ -24,7 +24,9 @@ MAX_CHANGE_TYPE = 2**31 - 1
 # Tenant ids look like `Cust12345`; anything that could not be one is refused.
 _CONTEXT_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_PUBLIC_ENDPOINT = re.compile(rf"(?=.{{1,253}}(?::|$)){_HOST_LABEL}(?:\.{_HOST_LABEL})*(?::\d{{1,5}})?")
+_PUBLIC_ENDPOINT = re.compile(
+    rf"(?=.{{1,253}}(?::|$)){_HOST_LABEL}(?:\.{_HOST_LABEL})*(?::\d{{1,5}})?"
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _JSON_MEDIA_TYPES = frozenset({"application/json", "text/json"})
 

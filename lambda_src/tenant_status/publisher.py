@@ -65,9 +65,7 @@ class Publisher:
                     )
                 )
                 return {
-                    "batchItemFailures": [
-                        {"itemIdentifier": record["dynamodb"]["SequenceNumber"]}
-                    ]
+                    "batchItemFailures": [{"itemIdentifier": record["dynamodb"]["SequenceNumber"]}]
                 }
             logger.info(
                 json.dumps(

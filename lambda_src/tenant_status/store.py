@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -78,7 +78,7 @@ class TenantStateStore:
         table_name: str,
         client: Any,
         environment: str,
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._table_name = table_name
         self._client = client
@@ -88,7 +88,7 @@ class TenantStateStore:
     def record(self, notification: Notification, issued_at: int | None) -> RecordOutcome:
         received_at = utc_timestamp(self._clock())
         issued = (
-            utc_timestamp(datetime.fromtimestamp(issued_at, timezone.utc))
+            utc_timestamp(datetime.fromtimestamp(issued_at, UTC))
             if issued_at is not None
             else None
         )
@@ -133,10 +133,12 @@ class TenantStateStore:
             and applied_issued_at is not None
             and issued_at < str(applied_issued_at)
         )
+        available: bool | None
         try:
             after = STATUS_AFTER[ChangeType(notification.change_type)]
             status, available = after.status, after.available
         except ValueError:
+            # A change type this version does not know leaves the status as it was.
             status = str(current.get("Status", UNKNOWN_STATUS))
             available = current.get("Available")
 

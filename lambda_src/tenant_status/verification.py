@@ -75,9 +75,7 @@ class _LastGoodJwksClient(PyJWKClient):
         except PyJWKClientConnectionError:
             if self._last_good is None:
                 raise
-            logger.warning(
-                '{"event": "jwks_fetch_failed", "action": "using_last_good_keys"}'
-            )
+            logger.warning('{"event": "jwks_fetch_failed", "action": "using_last_good_keys"}')
             if self.jwk_set_cache is not None:
                 self.jwk_set_cache.put(self._last_good)
             return self._last_good

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-
 from tenant_status import errors
 from tenant_status.notification import (
     MAX_BODY_BYTES,
@@ -52,7 +51,9 @@ def test_an_empty_public_endpoint_counts_as_absent() -> None:
 
 
 def test_optional_fields_may_be_missing() -> None:
-    notification = parse_notification(_raw({"ChangeType": 2, "ContextIdentifier": "Cust1", "Token": "t"}))
+    notification = parse_notification(
+        _raw({"ChangeType": 2, "ContextIdentifier": "Cust1", "Token": "t"})
+    )
 
     assert (notification.version_name, notification.file_version) == (None, None)
 
@@ -71,8 +72,10 @@ def _without(key: str) -> dict[str, Any]:
         (b"[1, 2]", errors.BodyNotObject),
         (b'"text"', errors.BodyNotObject),
         (b"null", errors.BodyNotObject),
-        (b'{"ChangeType": 1, "ChangeType": 2, "ContextIdentifier": "C", "Token": "t"}',
-         errors.DuplicateField),
+        (
+            b'{"ChangeType": 1, "ChangeType": 2, "ContextIdentifier": "C", "Token": "t"}',
+            errors.DuplicateField,
+        ),
         (_raw(_without("ChangeType")), errors.FieldMissing),
         (_raw(_without("ContextIdentifier")), errors.FieldMissing),
         (_raw(_without("Token")), errors.FieldMissing),

@@ -1,4 +1,4 @@
-"""The receiver end to end: HTTP on loopback -> handler -> moto's DynamoDB -> stream -> SNS -> SQS."""
+"""The receiver end to end: HTTP -> handler -> moto's DynamoDB -> stream -> SNS -> SQS."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import time
 from typing import Any
 
 import pytest
-
 from tenant_status import table
 from tenant_status.change_types import STATUS_AFTER, TOPIC_KEYS, ChangeType
 from tenant_status.store import from_attributes
+
 from tools.api_gateway import proxy_event
 from tools.local_stack import LocalStack, post
 from tools.superoffice_standin import SigningKey
@@ -20,7 +20,9 @@ from tools.superoffice_standin import SigningKey
 TENANT = "Cust12345"
 
 
-def _body(stack: LocalStack, change_type: int, tenant: str = TENANT, **fields: Any) -> dict[str, Any]:
+def _body(
+    stack: LocalStack, change_type: int, tenant: str = TENANT, **fields: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "ChangeType": change_type,
         "ContextIdentifier": tenant,
@@ -151,14 +153,18 @@ def test_an_older_notification_does_not_roll_the_state_back(local_stack: LocalSt
         ("Resume", False),
         ("Suspend", True),
     ]
-    messages = sorted((d.message for d in local_stack.receive(expected=2)), key=lambda m: m["Sequence"])
+    messages = sorted(
+        (d.message for d in local_stack.receive(expected=2)), key=lambda m: m["Sequence"]
+    )
     assert [(m["ChangeTypeName"], m["Superseded"]) for m in messages] == [
         ("Resume", False),
         ("Suspend", True),
     ]
 
 
-def test_a_forged_notification_changes_nothing(local_stack: LocalStack, other_key: SigningKey) -> None:
+def test_a_forged_notification_changes_nothing(
+    local_stack: LocalStack, other_key: SigningKey
+) -> None:
     body = _body(local_stack, ChangeType.Delete)
     body["Token"] = SigningKey(other_key.private_key, local_stack.key.kid).sign(
         issuer=local_stack.issuer, context_identifier=TENANT

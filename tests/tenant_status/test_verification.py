@@ -14,10 +14,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-
 from tenant_status import errors
 from tenant_status.settings import VerifierSettings
 from tenant_status.verification import CONTEXT_CLAIM, TokenVerifier
+
 from tests.conftest import ISSUER
 from tools.superoffice_standin import JwksServer, SigningKey
 
@@ -82,8 +82,15 @@ def test_a_token_without_context_claim_is_accepted(
         (_claims(**{CONTEXT_CLAIM: "Cust99999"}), errors.ContextMismatch),
         (_claims(iat="yesterday"), errors.TokenMalformed),
     ],
-    ids=["expired", "not-yet-valid", "far-future-iat", "wrong-issuer", "no-issuer", "ctx-mismatch",
-         "iat-not-a-number"],
+    ids=[
+        "expired",
+        "not-yet-valid",
+        "far-future-iat",
+        "wrong-issuer",
+        "no-issuer",
+        "ctx-mismatch",
+        "iat-not-a-number",
+    ],
 )
 def test_claims_that_do_not_hold_are_refused(
     verifier: TokenVerifier,
@@ -163,7 +170,9 @@ def test_garbage_is_a_malformed_token(verifier: TokenVerifier, token: str) -> No
 
 
 def test_a_key_of_another_type_under_the_token_kid_is_refused(signing_key: SigningKey) -> None:
-    ec_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key()))
+    ec_jwk = json.loads(
+        jwt.algorithms.ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key())
+    )
     ec_jwk.update(kid="ec-key", use="sig")
     server = JwksServer([signing_key.public_jwk(), ec_jwk]).start()
     try:

@@ -1,0 +1,64 @@
+# Everything a new machine needs is installed by these targets; nothing is assumed
+# beyond Python 3.11+, Node/npm and access to the PyPI and npm registries.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ENV ?= SOD
+
+# The CDK CLI and jsii run on the Node 22 pinned in package.json, not the machine's.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+
+.PHONY: help install local test lint typecheck unit synth deploy diff clean
+
+help:
+	@echo "make local        run the whole flow on loopback (ONCE=1: post the examples and exit)"
+	@echo "make test         lint, type-check and run every test"
+	@echo "make synth        synthesize the SOD, Stage and Production templates into cdk.out/"
+	@echo "make deploy ENV=SOD   deploy one environment (needs AWS credentials)"
+
+$(VENV)/.installed: requirements-dev.txt requirements-cdk.txt constraints.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-fund --no-audit
+	touch $@
+
+# The functions' dependencies, built from arm64 manylinux wheels (no Docker).
+.build/lambda-dependencies/.built: $(VENV)/.installed requirements-lambda.txt
+	$(PY) -m stacks.lambda_dependencies
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed .build/lambda-dependencies/.built
+
+local: $(VENV)/.installed
+	$(PY) -m tools.local_stack $(if $(ONCE),--once) $(if $(PORT),--port $(PORT))
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+unit: install
+	$(PY) -m pytest
+
+test: lint typecheck unit
+
+synth: install
+	npx cdk synth --quiet
+
+diff: install
+	npx cdk diff '$(ENV)/*'
+
+deploy: install
+	npx cdk deploy '$(ENV)/*'
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .build .local .pytest_cache .mypy_cache .ruff_cache

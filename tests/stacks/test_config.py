@@ -1,0 +1,117 @@
+"""cdk.json environments: defaults, subscriptions, and clear errors for what cannot deploy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from stacks.config import ConfigError, parse_environment, parse_environments
+from stacks.tenant_status_stack import TenantStatusStack
+
+MINIMAL = {"superoffice_host": "sod.superoffice.com"}
+
+
+def test_issuer_and_jwks_url_default_from_the_host() -> None:
+    config = parse_environment("SOD", MINIMAL)
+
+    assert config.accepted_issuers == ("https://sod.superoffice.com",)
+    assert config.jwks_url == "https://sod.superoffice.com/login/.well-known/jwks"
+    assert config.audience is None
+    assert not config.retain_data
+
+
+def test_the_application_id_becomes_the_audience() -> None:
+    config = parse_environment("SOD", {**MINIMAL, "application_id": "abc123"})
+
+    assert config.audience == "spn:abc123"
+
+
+def test_pinned_keys_alone_need_no_jwks_url() -> None:
+    config = parse_environment("SOD", {**MINIMAL, "pinned_jwks": {"keys": [{"kty": "RSA"}]}})
+
+    assert config.jwks_url is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({}, "superoffice_host is required"),
+        ({**MINIMAL, "accepted_issuers": []}, "accepted_issuers"),
+        ({**MINIMAL, "jwks_url": "http://sod.superoffice.com/jwks"}, "https://"),
+        ({**MINIMAL, "pinned_jwks": [1]}, "pinned_jwks"),
+        ({**MINIMAL, "removal_policy": "snapshot"}, "removal_policy"),
+        ({**MINIMAL, "subscriptions": [{"protocol": "sms", "endpoint": "x"}]}, "protocol"),
+        ({**MINIMAL, "subscriptions": [{"protocol": "sqs", "endpoint": "queue"}]}, "sqs ARN"),
+        (
+            {
+                **MINIMAL,
+                "subscriptions": [{"protocol": "email", "endpoint": "a@b", "topics": ["Nap"]}],
+            },
+            "Nap",
+        ),
+        (
+            {**MINIMAL, "subscriptions": [{"protocol": "https", "endpoint": "http://x"}]},
+            "https:// URL",
+        ),
+    ],
+)
+def test_invalid_settings_name_the_environment_and_the_problem(
+    raw: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match="SOD") as raised:
+        parse_environment("SOD", raw)
+
+    assert message in str(raised.value)
+
+
+def test_an_empty_environment_list_is_refused() -> None:
+    with pytest.raises(ConfigError, match="at least one environment"):
+        parse_environments({})
+
+
+def test_declared_subscriptions_are_created_with_their_filter_policies() -> None:
+    config = parse_environment(
+        "SOD",
+        {
+            **MINIMAL,
+            "subscriptions": [
+                {
+                    "topics": ["Suspend", "Delete"],
+                    "protocol": "sqs",
+                    "endpoint": "arn:aws:sqs:eu-west-1:111111111111:tenant-offboarding",
+                    "filter_policy": {"ContextIdentifier": ["Cust12345"]},
+                    "raw_message_delivery": True,
+                },
+                {
+                    "protocol": "lambda",
+                    "endpoint": "arn:aws:lambda:eu-west-1:111111111111:function:on-tenant-change",
+                },
+                {"topics": ["Move"], "protocol": "https", "endpoint": "https://hooks.example/t"},
+                {"topics": ["Unknown"], "protocol": "email", "endpoint": "ops@example.com"},
+            ],
+        },
+    )
+    template = Template.from_stack(TenantStatusStack(cdk.App(), "Test", config=config))
+
+    template.resource_count_is("AWS::SNS::Subscription", 2 + 7 + 1 + 1)
+    template.has_resource_properties(
+        "AWS::SNS::Subscription",
+        {
+            "Protocol": "sqs",
+            "FilterPolicy": {"ContextIdentifier": ["Cust12345"]},
+            "RawMessageDelivery": True,
+        },
+    )
+    sns_invokes = template.find_resources(
+        "AWS::Lambda::Permission", {"Properties": {"Principal": "sns.amazonaws.com"}}
+    )
+    assert len(sns_invokes) == 7
+    assert {p["Properties"]["FunctionName"] for p in sns_invokes.values()} == {
+        "arn:aws:lambda:eu-west-1:111111111111:function:on-tenant-change"
+    }
+    template.has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"}
+    )
