@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import table
-from .change_types import UNKNOWN_TOPIC_KEY
 
 SCHEMA_VERSION = 1
 
@@ -37,8 +36,8 @@ class TenantEvent:
 
     @property
     def topic_key(self) -> str:
-        """Which topic carries this event: its change type's, or the catch-all."""
-        return self.change_type_name or UNKNOWN_TOPIC_KEY
+        """Which topic carries this event: its change type's, or `Unknown` for a new one."""
+        return self.change_type_name
 
     def message(self) -> dict[str, Any]:
         """The JSON document subscribers receive."""
