@@ -82,6 +82,8 @@ class JwksServer:
     def __init__(self, keys: list[dict[str, Any]], host: str = "127.0.0.1", port: int = 0):
         self.keys = list(keys)
         self.available = True
+        # When set, served with 200 instead of the key set (a maintenance page, say).
+        self.override: bytes | None = None
         self.requests = 0
         server = self
 
@@ -98,7 +100,9 @@ class JwksServer:
                 else:
                     self.send_error(404)
                     return
-                payload = json.dumps(body).encode()
+                payload = (
+                    server.override if server.override is not None else json.dumps(body).encode()
+                )
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))

@@ -27,7 +27,8 @@ _HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _PUBLIC_ENDPOINT = re.compile(
     rf"(?=.{{1,253}}(?::|$)){_HOST_LABEL}(?:\.{_HOST_LABEL})*(?::\d{{1,5}})?"
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Control characters, and lone surrogates that JSON's \u escapes can produce.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _JSON_MEDIA_TYPES = frozenset({"application/json", "text/json"})
 
 
@@ -87,7 +88,9 @@ def parse_notification(raw: bytes) -> Notification:
         document = json.loads(
             text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
         )
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError, bad UTF-8, and integers longer than
+        # Python agrees to parse.
         raise errors.BodyNotJson() from exc
     if not isinstance(document, dict):
         raise errors.BodyNotObject()
@@ -97,8 +100,7 @@ def parse_notification(raw: bytes) -> Notification:
     if not _CONTEXT_IDENTIFIER.fullmatch(context_identifier or ""):
         raise errors.FieldInvalid("ContextIdentifier is not a tenant identifier.")
     token = _text(document, "Token", required=True, max_length=None)
-    # SuperOffice may send an empty PublicEndpoint when the tenant did not move.
-    public_endpoint = _text(document, "PublicEndpoint") or None
+    public_endpoint = _text(document, "PublicEndpoint")
     if public_endpoint is not None and not _PUBLIC_ENDPOINT.fullmatch(public_endpoint):
         raise errors.FieldInvalid("PublicEndpoint is not a host name.")
     if change_type == ChangeType.Move and public_endpoint is None:
@@ -141,8 +143,11 @@ def _text(
         return None
     if not isinstance(value, str):
         raise errors.FieldInvalid(f"{name} must be a string.")
-    if required and not value:
-        raise errors.FieldMissing(f"{name} is required.")
+    if not value:
+        if required:
+            raise errors.FieldMissing(f"{name} is required.")
+        # An empty optional field means the same as an absent one.
+        return None
     if max_length is not None and len(value) > max_length:
         raise errors.FieldInvalid(f"{name} is too long.")
     if _CONTROL.search(value):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,8 +27,9 @@ from .events import TenantEvent, utc_timestamp
 from .notification import Notification
 
 # Attempts at the state item when other notifications for the same tenant
-# keep winning the race; each loser re-reads and tries again.
-MAX_WRITE_ATTEMPTS = 5
+# keep winning the race; each loser waits a little, re-reads and tries again.
+MAX_WRITE_ATTEMPTS = 8
+RETRY_PAUSE_SECONDS = 0.02
 UNKNOWN_STATUS = "unknown"
 
 _serializer = TypeSerializer()
@@ -44,14 +47,17 @@ class RecordOutcome:
 
 
 def event_id_for(notification: Notification) -> str:
-    """A stable id: the same token with the same body always yields the same event.
+    """A stable id: the same signed token with the same body always yields the same event.
 
-    The body takes part because one token may cover several notifications sent
-    within its lifetime; only a true replay produces the same id.
+    Only the token's signed part (header and claims) counts: the signature's
+    encoding can be varied (padding, unused bits) without invalidating it, and
+    RS256 signatures are deterministic, so they add nothing. The body counts
+    because one token may cover several notifications within its lifetime.
     """
+    signed_part = notification.token.rsplit(".", 1)[0]
     canonical = json.dumps(
         [
-            notification.token,
+            signed_part,
             notification.change_type,
             notification.context_identifier,
             notification.version_name,
@@ -93,7 +99,9 @@ class TenantStateStore:
             else None
         )
         event_id = event_id_for(notification)
-        for _ in range(MAX_WRITE_ATTEMPTS):
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * attempt))  # noqa: S311
             current = self._current_state(notification.context_identifier)
             event, state = self._apply(notification, current, event_id, issued, received_at)
             outcome = self._write(event, state, current)
@@ -180,7 +188,9 @@ class TenantStateStore:
                     "FileVersion": notification.file_version,
                     "PublicEndpoint": notification.public_endpoint
                     or current.get("PublicEndpoint"),
-                    "IssuedAt": issued_at,
+                    # A token without an issue time must not erase the newest one
+                    # seen, or an older notification could roll the state back.
+                    "IssuedAt": issued_at or current.get("IssuedAt"),
                     "LastEventId": event_id,
                     "UpdatedAt": received_at,
                 }

@@ -8,6 +8,8 @@ body, store anything or decide HTTP statuses.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -59,28 +61,43 @@ class PinnedKeys:
 
 
 class _LastGoodJwksClient(PyJWKClient):
-    """PyJWKClient that answers with the last key set it fetched while the endpoint is down.
+    """PyJWKClient that keeps answering with the last good key set while the endpoint fails.
 
-    The cache lifespan and the refresh cooldown stay PyJWKClient's own: this only
-    keeps an outage of the JWKS endpoint from turning into refused notifications.
+    The cache lifespan and the refresh cooldown stay PyJWKClient's own. This adds
+    what a webhook needs on top: an outage, or an answer that is not a usable key
+    set (a maintenance page, an empty set), never replaces keys that worked, and
+    while there are none yet, failed fetches are retried at most once per cooldown.
     """
 
     def __init__(self, uri: str, **kwargs: Any) -> None:
         super().__init__(uri, **kwargs)
         self._last_good: dict[str, Any] | None = None
+        self._last_failure: float | None = None
 
     def fetch_data(self) -> Any:
+        if self._last_good is None and self._cooling_down_after_failure():
+            raise PyJWKClientConnectionError("the JWKS endpoint failed moments ago")
         try:
             data = super().fetch_data()
-        except PyJWKClientConnectionError:
+            PyJWKSet.from_dict(data)
+        except (PyJWKClientError, PyJWKSetError, ValueError) as exc:
+            # PyJWKClientConnectionError is a PyJWKClientError; ValueError covers a
+            # body that is not JSON at all.
+            self._last_failure = time.monotonic()
             if self._last_good is None:
-                raise
+                raise PyJWKClientConnectionError("the JWKS endpoint gave no usable keys") from exc
             logger.warning('{"event": "jwks_fetch_failed", "action": "using_last_good_keys"}')
             if self.jwk_set_cache is not None:
                 self.jwk_set_cache.put(self._last_good)
             return self._last_good
         self._last_good = data
         return data
+
+    def _cooling_down_after_failure(self) -> bool:
+        return (
+            self._last_failure is not None
+            and time.monotonic() - self._last_failure < self.cooldown_duration
+        )
 
 
 class JwksKeys:
@@ -129,6 +146,25 @@ _PYJWT_REJECTIONS: tuple[tuple[type[Exception], type[errors.TokenRejected]], ...
 )
 
 
+_TIME_CLAIMS = ("exp", "nbf", "iat")
+# Seconds since 1970 up to the year 2514: anything else is not a token's time.
+_LATEST_TIMESTAMP = 2**34
+
+
+def _is_timestamp(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0 <= value < _LATEST_TIMESTAMP
+    )
+
+
+def _issued_at(claims: Mapping[str, Any]) -> int | None:
+    issued_at = claims.get("iat")
+    return None if issued_at is None else int(issued_at)
+
+
 class TokenVerifier:
     """Verifies notification tokens for one SuperOffice environment."""
 
@@ -156,10 +192,17 @@ class TokenVerifier:
         context = claims.get(CONTEXT_CLAIM)
         if context is not None and context != context_identifier:
             raise errors.ContextMismatch()
-        issued_at = claims.get("iat")
-        return VerifiedToken(claims=claims, issued_at=int(issued_at) if issued_at else None)
+        return VerifiedToken(claims=claims, issued_at=_issued_at(claims))
 
     def _decode(self, token: str, key: PyJWK) -> dict[str, Any]:
+        claims = self._pyjwt_decode(token, key)
+        for name in _TIME_CLAIMS:
+            # PyJWT also takes numeric strings; SuperOffice's tokens use numbers.
+            if name in claims and not _is_timestamp(claims[name]):
+                raise errors.TokenMalformed(f"The token's {name} claim is not a time.")
+        return claims
+
+    def _pyjwt_decode(self, token: str, key: PyJWK) -> dict[str, Any]:
         settings = self._settings
         try:
             return jwt.decode(

@@ -50,6 +50,14 @@ def test_an_empty_public_endpoint_counts_as_absent() -> None:
     assert parse_notification(_raw(document)).public_endpoint is None
 
 
+def test_empty_optional_fields_count_as_absent() -> None:
+    document = {**DOCUMENTED_MOVE, "VersionName": "", "FileVersion": ""}
+
+    notification = parse_notification(_raw(document))
+
+    assert (notification.version_name, notification.file_version) == (None, None)
+
+
 def test_optional_fields_may_be_missing() -> None:
     notification = parse_notification(
         _raw({"ChangeType": 2, "ContextIdentifier": "Cust1", "Token": "t"})
@@ -94,6 +102,15 @@ def _without(key: str) -> dict[str, Any]:
         (_raw({**DOCUMENTED_MOVE, "VersionName": "v" * 257}), errors.FieldInvalid),
         (_raw({**DOCUMENTED_MOVE, "FileVersion": "1.0\x00"}), errors.FieldInvalid),
         (_raw({**DOCUMENTED_MOVE, "PublicEndpoint": "https://evil/x"}), errors.FieldInvalid),
+        (b'{"ChangeType": ' + b"9" * 5000 + b"}", errors.BodyNotJson),
+        (
+            b'{"ChangeType": 1, "ContextIdentifier": "C", "Token": "eyJ\\ud800.e30.x"}',
+            errors.FieldInvalid,
+        ),
+        (
+            b'{"ChangeType": 1, "ContextIdentifier": "C", "Token": "t", "VersionName": "X\\udc80"}',
+            errors.FieldInvalid,
+        ),
     ],
 )
 def test_malformed_bodies_are_refused(raw: bytes, rejection: type[errors.Rejection]) -> None:

@@ -267,3 +267,62 @@ def test_the_log_line_never_holds_the_token(
 
 def test_every_topic_exists_locally(local_stack: LocalStack) -> None:
     assert sorted(local_stack.topic_arns) == sorted(TOPIC_KEYS)
+
+
+@pytest.mark.parametrize(
+    "vary",
+    [
+        lambda body: {**body, "Token": body["Token"] + "=="},
+        lambda body: {**body, "VersionName": "", "FileVersion": None},
+        lambda body: {**body, "Extra": "ignored"},
+    ],
+    ids=["padded-signature", "empty-vs-missing-fields", "unknown-field"],
+)
+def test_a_replay_in_another_spelling_is_still_a_duplicate(
+    local_stack: LocalStack, vary: Any
+) -> None:
+    body = _body(local_stack, ChangeType.Delete, VersionName=None, FileVersion="")
+
+    first = post(local_stack.url, body)
+    second = post(local_stack.url, vary(body))
+
+    assert first[1]["status"] == "accepted"
+    assert second == (200, {"status": "duplicate", "eventId": first[1]["eventId"]})
+    assert len(_history(local_stack)) == 1
+    assert len(local_stack.receive(expected=2, timeout=2.0)) == 1
+
+
+def test_a_token_without_issue_time_does_not_open_the_door_to_older_ones(
+    local_stack: LocalStack,
+) -> None:
+    now = int(time.time())
+
+    def token(**claims: Any) -> str:
+        return local_stack.key.sign(
+            issuer=local_stack.issuer, context_identifier=TENANT, extra_claims=claims
+        )
+
+    post(local_stack.url, _body(local_stack, ChangeType.Suspend, Token=token(iat=now)))
+    no_iat = jwt_without_iat(local_stack)
+    post(local_stack.url, _body(local_stack, ChangeType.Upgrade, Token=no_iat))
+    post(local_stack.url, _body(local_stack, ChangeType.Delete, Token=token(iat=now - 120)))
+
+    state = _state(local_stack)
+    assert state is not None
+    assert state["Status"] == "upgrading"
+    assert [(h["ChangeTypeName"], h["Superseded"]) for h in _history(local_stack)] == [
+        ("Suspend", False),
+        ("Upgrade", False),
+        ("Delete", True),
+    ]
+
+
+def jwt_without_iat(stack: LocalStack) -> str:
+    import jwt
+
+    claims = {
+        "iss": stack.issuer,
+        "exp": int(time.time()) + 300,
+        "http://schemes.superoffice.net/identity/ctx": TENANT,
+    }
+    return jwt.encode(claims, stack.key.private_key, "RS256", {"kid": stack.key.kid})

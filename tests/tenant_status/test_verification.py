@@ -81,6 +81,9 @@ def test_a_token_without_context_claim_is_accepted(
         (_claims(iss=None), errors.IssuerNotAccepted),
         (_claims(**{CONTEXT_CLAIM: "Cust99999"}), errors.ContextMismatch),
         (_claims(iat="yesterday"), errors.TokenMalformed),
+        (_claims(iat=-(10**12)), errors.TokenMalformed),
+        (_claims(exp=str(int(time.time()) + 300)), errors.TokenMalformed),
+        (_claims(nbf=True), errors.TokenMalformed),
     ],
     ids=[
         "expired",
@@ -90,6 +93,9 @@ def test_a_token_without_context_claim_is_accepted(
         "no-issuer",
         "ctx-mismatch",
         "iat-not-a-number",
+        "iat-before-1970",
+        "exp-as-string",
+        "nbf-as-bool",
     ],
 )
 def test_claims_that_do_not_hold_are_refused(
@@ -111,6 +117,12 @@ def test_a_token_signed_with_another_key_under_the_same_kid_is_refused(
 
     with pytest.raises(errors.SignatureInvalid):
         verifier.verify(token, TENANT)
+
+
+def test_an_issue_time_of_zero_is_kept(verifier: TokenVerifier, signing_key: SigningKey) -> None:
+    token = signing_key.sign(issuer=ISSUER, extra_claims={"iat": 0})
+
+    assert verifier.verify(token, TENANT).issued_at == 0
 
 
 def test_a_token_with_an_unknown_kid_is_refused(
@@ -265,6 +277,43 @@ class TestKeyFetching:
         self, rotating: JwksServer, signing_key: SigningKey
     ) -> None:
         rotating.available = False
+
+        with pytest.raises(errors.SigningKeysUnavailable):
+            _verifier(rotating).verify(signing_key.sign(issuer=ISSUER), TENANT)
+
+    def test_while_no_keys_were_ever_fetched_failures_are_retried_once_per_cooldown(
+        self, rotating: JwksServer, signing_key: SigningKey
+    ) -> None:
+        rotating.available = False
+        verifier = _verifier(rotating, jwks_refresh_cooldown_seconds=60)
+
+        for _ in range(20):
+            with pytest.raises(errors.SigningKeysUnavailable):
+                verifier.verify(signing_key.sign(issuer=ISSUER), TENANT)
+
+        assert rotating.requests == 1
+
+    @pytest.mark.parametrize(
+        "answer", [b"<html>down for maintenance</html>", b'{"keys": []}', b"[]", b'{"x": 1}']
+    )
+    def test_an_unusable_answer_keeps_the_last_good_keys(
+        self, rotating: JwksServer, signing_key: SigningKey, answer: bytes
+    ) -> None:
+        verifier = _verifier(rotating, jwks_cache_seconds=0.2)
+        verifier.verify(signing_key.sign(issuer=ISSUER), TENANT)
+        rotating.override = answer
+        time.sleep(0.3)
+
+        verified = verifier.verify(signing_key.sign(issuer=ISSUER), TENANT)
+
+        assert verified.claims["iss"] == ISSUER
+        assert rotating.requests == 2
+
+    @pytest.mark.parametrize("answer", [b"<html>down for maintenance</html>", b'{"keys": []}'])
+    def test_an_unusable_first_answer_means_keys_unavailable(
+        self, rotating: JwksServer, signing_key: SigningKey, answer: bytes
+    ) -> None:
+        rotating.override = answer
 
         with pytest.raises(errors.SigningKeysUnavailable):
             _verifier(rotating).verify(signing_key.sign(issuer=ISSUER), TENANT)
