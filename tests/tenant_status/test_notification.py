@@ -108,7 +108,7 @@ def _without(key: str) -> dict[str, Any]:
             errors.FieldInvalid,
         ),
         (
-            b'{"ChangeType": 1, "ContextIdentifier": "C", "Token": "t", "VersionName": "X\\udc80"}',
+            b'{"ChangeType": 1, "ContextIdentifier": "C", "Token": "t", "FileVersion": "\\udc80"}',
             errors.FieldInvalid,
         ),
     ],
