@@ -1,6 +1,9 @@
 # Everything a new machine needs is installed by these targets; nothing is assumed
 # beyond Python 3.11+, Node/npm and access to the PyPI and npm registries.
 
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,13 +13,19 @@ ENV ?= SOD
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: help install local test lint typecheck unit synth deploy diff clean
+.PHONY: help install local test lint typecheck unit synth diff bootstrap deploy clean
 
 help:
-	@echo "make local        run the whole flow on loopback (ONCE=1: post the examples and exit)"
-	@echo "make test         lint, type-check and run every test"
-	@echo "make synth        synthesize the SOD, Stage and Production templates into cdk.out/"
-	@echo "make deploy ENV=SOD   deploy one environment (needs AWS credentials)"
+	@echo "make local              run the whole flow on loopback; ONCE=1 posts the examples and"
+	@echo "                        exits, PORT=n picks the port, VERBOSE=1 shows the JSON logs"
+	@echo "make test               lint, type-check and run every test (ARGS=... goes to pytest)"
+	@echo "make lint | typecheck | unit   one part of make test"
+	@echo "make synth              write the SOD, Stage and Production templates to cdk.out/"
+	@echo "make diff ENV=SOD       what a deploy of one environment would change (AWS credentials)"
+	@echo "make bootstrap          prepare the AWS account and region for the CDK, once"
+	@echo "make deploy ENV=SOD     deploy one environment (AWS credentials)"
+	@echo "make install            only install: .venv, node_modules, the Lambda dependencies"
+	@echo "make clean              remove everything the targets installed or generated"
 
 $(VENV)/.installed: requirements-dev.txt requirements-cdk.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +46,7 @@ node_modules/.installed: package.json package-lock.json
 install: $(VENV)/.installed node_modules/.installed .build/lambda-dependencies/.built
 
 local: $(VENV)/.installed
-	$(PY) -m tools.local_stack $(if $(ONCE),--once) $(if $(PORT),--port $(PORT))
+	$(PY) -m tools.local_stack $(if $(ONCE),--once) $(if $(PORT),--port $(PORT)) $(if $(VERBOSE),--verbose)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
@@ -47,15 +56,19 @@ typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 unit: install
-	$(PY) -m pytest
+	$(PY) -m pytest $(ARGS)
 
 test: lint typecheck unit
 
 synth: install
-	npx cdk synth --quiet
+	npx cdk synth --quiet 2>&1 | { grep -v '^Supply a stack id' || true; }
+	@ls cdk.out/assembly-*/*.template.json
 
 diff: install
 	npx cdk diff '$(ENV)/*'
+
+bootstrap: install
+	npx cdk bootstrap
 
 deploy: install
 	npx cdk deploy '$(ENV)/*'

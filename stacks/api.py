@@ -30,6 +30,9 @@ class NotificationApi(Construct):
             cloud_watch_role=False,
             deploy_options=apigateway.StageOptions(stage_name=stage_name),
         )
+        # The RestApi's own output is the stage's base URL, which is easy to paste
+        # into the Developer Portal by mistake; the stack outputs the full URL.
+        self.rest_api.node.try_remove_child("Endpoint")
         notify = self.rest_api.root.add_resource(NOTIFY_PATH)
         notify.add_method("POST", apigateway.LambdaIntegration(receiver, proxy=True))
         self.state_change_url = self.rest_api.url_for_path(f"/{NOTIFY_PATH}")

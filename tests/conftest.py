@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,12 @@ from tools.local_stack import LocalStack
 from tools.superoffice_standin import JwksServer, SigningKey
 
 ISSUER = "https://sod.superoffice.com"
+
+# Synthesizing runs jsii on Node; use the Node 22 pinned in package.json (as make does)
+# when pytest is run directly, rather than the machine's own.
+_PINNED_NODE = Path(__file__).resolve().parents[1] / "node_modules" / ".bin"
+if _PINNED_NODE.is_dir() and str(_PINNED_NODE) not in os.environ["PATH"].split(os.pathsep):
+    os.environ["PATH"] = f"{_PINNED_NODE}{os.pathsep}{os.environ['PATH']}"
 
 
 @pytest.fixture(scope="session")

@@ -8,13 +8,14 @@ and publisher handlers run in this process. Nothing here reaches AWS.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,11 +83,21 @@ class LocalStack:
     port: int = 0
     # An already running moto server to use; by default the stack starts its own.
     aws_endpoint: str | None = None
+    # Called with every answer the State Change URL gives.
+    on_response: Callable[[dict[str, Any]], None] | None = None
     key: SigningKey = field(init=False)
     issuer: str = field(init=False, default=LOCAL_ISSUER)
     topic_arns: dict[str, str] = field(init=False, default_factory=dict)
 
     def start(self) -> LocalStack:
+        """Starts every part; if one fails to start, the ones already running are stopped."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> LocalStack:
         self._moto: ThreadedMotoServer | None = None
         endpoint = self.aws_endpoint
         if endpoint is None:
@@ -95,6 +106,7 @@ class LocalStack:
             host, moto_port = self._moto.get_host_and_port()
             endpoint = f"http://{host}:{moto_port}"
         # moto accepts any credentials; these keep real ones from being picked up.
+        self.aws_endpoint = endpoint
         session = boto3.session.Session(
             aws_access_key_id="local",
             aws_secret_access_key="local",  # noqa: S106
@@ -111,7 +123,7 @@ class LocalStack:
         save_local_signer(self.state_dir, self.key, self.issuer)
         self.jwks = JwksServer([self.key.public_jwk()]).start()
 
-        receiver = build_receiver(
+        self._receiver = build_receiver(
             ReceiverSettings(
                 environment=ENVIRONMENT,
                 table_name=self.table_name,
@@ -123,7 +135,7 @@ class LocalStack:
         )
         self.api = ProxyServer(
             stage=ENVIRONMENT,
-            routes={("POST", NOTIFY_PATH): lambda event, _ctx: receiver.handle(event)},
+            routes={("POST", NOTIFY_PATH): self._handle},
             port=self.port,
         ).start()
         publisher = Publisher(
@@ -133,12 +145,19 @@ class LocalStack:
         self.relay = StreamRelay(self.streams, self.stream_arn, publisher).start()
         return self
 
+    def _handle(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
+        response = self._receiver.handle(event)
+        if self.on_response is not None:
+            self.on_response(response)
+        return response
+
     def stop(self) -> None:
         for part in ("relay", "api", "jwks"):
             if hasattr(self, part):
                 getattr(self, part).stop()
-        if self._moto is not None:
-            self._moto.stop()
+        moto: ThreadedMotoServer | None = getattr(self, "_moto", None)
+        if moto is not None:
+            moto.stop()
 
     @property
     def url(self) -> str:
@@ -242,7 +261,7 @@ class StreamRelay:
             )["ShardIterator"]
         )
 
-    def _poll(self, iterator: str | None) -> str:
+    def _poll(self, iterator: str | None) -> str | None:
         if iterator is None:
             iterator = self._iterator(
                 "TRIM_HORIZON" if self._position is None else "AFTER_SEQUENCE_NUMBER",
@@ -262,18 +281,11 @@ class StreamRelay:
                 self._stop.wait(0.5)
                 return self._iterator("AT_SEQUENCE_NUMBER", failed)
             self._position = sequence_numbers[-1]
-        else:
-            self._stop.wait(0.1)
-        return str(response.get("NextShardIterator", iterator))
-
-
-@contextmanager
-def running(state_dir: Path, port: int = 0) -> Iterator[LocalStack]:
-    stack = LocalStack(state_dir=state_dir, port=port).start()
-    try:
-        yield stack
-    finally:
-        stack.stop()
+            return str(response.get("NextShardIterator", iterator))
+        # moto swaps in a copy of the table when a transaction is cancelled, which
+        # leaves an open iterator on a stream nobody writes to: start afresh.
+        self._stop.wait(0.1)
+        return None
 
 
 def post(
@@ -361,7 +373,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logging.getLogger("tenant_status").setLevel(logging.INFO if args.verbose else logging.WARNING)
 
-    with running(args.state_dir, args.port) as stack:
+    try:
+        stack = LocalStack(state_dir=args.state_dir, port=args.port).start()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(f"Port {args.port} is in use; choose another, e.g. make local PORT=8788")
+            return 2
+        raise
+    try:
         ok = run_examples(stack)
         print(
             "\nAll six change types answered 200, stored and delivered from their topics."
@@ -371,12 +390,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Signing key, kid and issuer for your own notifications: {args.state_dir}/")
         if args.once:
             return 0 if ok else 1
-        print(f"Serving the State Change URL {stack.url} (Ctrl-C to stop).")
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            print("\nStopped.")
+        serve(stack)
+    finally:
+        stack.stop()
     return 0 if ok else 1
+
+
+def serve(stack: LocalStack) -> None:
+    """Prints each answer and each delivered message until interrupted."""
+    stack.on_response = lambda response: print(
+        f"  {response['statusCode']}  {response['body']}", flush=True
+    )
+    # Stop as cleanly on a process manager's SIGTERM as on Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    print(f"\nServing the State Change URL {stack.url} (Ctrl-C to stop).")
+    print(f"AWS stand-in (moto) at {stack.aws_endpoint}; subscribed queue {stack.queue_url}")
+    try:
+        while True:
+            for d in stack.receive(expected=1, timeout=1.0):
+                m = d.message
+                print(
+                    f"  delivered from topic {d.topic_key}: {m['ContextIdentifier']} "
+                    f"status={m['Status']} seq={m['Sequence']} event={m['EventId']}",
+                    flush=True,
+                )
+    except KeyboardInterrupt:
+        print("\nStopped.")
 
 
 if __name__ == "__main__":

@@ -116,6 +116,8 @@ def test_the_state_change_url_is_an_output(stage: SynthesizedStage) -> None:
     url = "".join(resolve(p) for p in parts)
 
     assert url.startswith("https://{")
+    others = [k for k, v in stage.json["Outputs"].items() if "execute-api" in json.dumps(v)]
+    assert others == ["StateChangeUrl"], "only one URL, the one to paste, is an output"
     assert url.endswith(
         f".execute-api.{{AWS::Region}}.{{AWS::URLSuffix}}/{stage.name}/NotifyCustomerStateChange"
     )

@@ -126,6 +126,21 @@ def test_a_replayed_notification_is_answered_200_and_changes_nothing(
     assert len(local_stack.receive(expected=2, timeout=2.0)) == 1
 
 
+def test_notifications_after_a_replay_are_still_published(local_stack: LocalStack) -> None:
+    body = _body(local_stack, ChangeType.Suspend)
+    post(local_stack.url, body)
+    assert [d.topic_key for d in local_stack.receive(expected=1)] == ["Suspend"]
+    post(local_stack.url, body)
+
+    status, answer = post(local_stack.url, _body(local_stack, ChangeType.Resume))
+
+    assert status == 200
+    deliveries = local_stack.receive(expected=1)
+    assert [(d.topic_key, d.message["EventId"]) for d in deliveries] == [
+        ("Resume", answer["eventId"])
+    ]
+
+
 def test_two_notifications_in_one_token_lifetime_are_two_events(local_stack: LocalStack) -> None:
     token = local_stack.sign(TENANT)
 
