@@ -9,6 +9,7 @@ from __future__ import annotations
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
+
 from tenant_status.change_types import TOPIC_KEYS
 
 from .config import SubscriptionConfig

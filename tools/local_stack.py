@@ -23,6 +23,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from moto.server import ThreadedMotoServer
+
 from tenant_status import table
 from tenant_status.change_types import TOPIC_KEYS, ChangeType, change_type_name
 from tenant_status.publisher import Publisher

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from cfnlint.api import ManualArgs, lint_file
-from tenant_status.change_types import TOPIC_KEYS
 
+from tenant_status.change_types import TOPIC_KEYS
 from tests.stacks.conftest import ENVIRONMENTS, SynthesizedStage
 
 

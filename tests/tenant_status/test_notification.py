@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+
 from tenant_status import errors
 from tenant_status.notification import (
     MAX_BODY_BYTES,

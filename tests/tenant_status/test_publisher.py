@@ -9,7 +9,6 @@ from tenant_status.change_types import ChangeType
 from tenant_status.publisher import Publisher
 from tenant_status.settings import PublisherSettings
 from tenant_status.store import to_attributes
-
 from tools.local_stack import LocalStack, post
 
 

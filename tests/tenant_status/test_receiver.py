@@ -9,10 +9,10 @@ import time
 from typing import Any
 
 import pytest
+
 from tenant_status import table
 from tenant_status.change_types import STATUS_AFTER, TOPIC_KEYS, ChangeType
 from tenant_status.store import from_attributes
-
 from tools.api_gateway import proxy_event
 from tools.local_stack import LocalStack, post
 from tools.superoffice_standin import SigningKey

@@ -14,10 +14,12 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tenant_status import errors
 from tenant_status.settings import VerifierSettings
 from tenant_status.verification import CONTEXT_CLAIM, TokenVerifier
-
 from tests.conftest import ISSUER
 from tools.superoffice_standin import JwksServer, SigningKey
 
@@ -344,3 +346,27 @@ class TestKeyFetching:
 
         assert verified.claims["iss"] == ISSUER
         assert rotating.requests == 2
+
+
+_PINNED_KEY = SigningKey.generate(kid="pinned-1")
+_PINNED = TokenVerifier(
+    VerifierSettings(accepted_issuers=(ISSUER,), pinned_jwks={"keys": [_PINNED_KEY.public_jwk()]})
+)
+_segments = st.text(alphabet=st.sampled_from("ABCDEFabcdef0123456789-_=.+/ "), max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=200),
+        st.builds(lambda a, b, c: f"{a}.{b}.{c}", _segments, _segments, _segments),
+        st.builds(
+            lambda header, claims: _unsigned(header, claims) + "c2ln",
+            st.dictionaries(st.sampled_from(["alg", "kid", "typ", "crit", "jku"]), st.text()),
+            st.dictionaries(st.sampled_from(["iss", "exp", "iat", CONTEXT_CLAIM]), st.integers()),
+        ),
+    )
+)
+def test_no_token_without_the_key_is_ever_accepted(token: str) -> None:
+    with pytest.raises(errors.TokenRejected):
+        _PINNED.verify(token, TENANT)
