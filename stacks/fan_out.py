@@ -39,6 +39,8 @@ class TenantEventTopics(Construct):
                 self._subscribe(f"Subscription{index}{key}", self.topics[key], subscription)
 
     def _subscribe(self, construct_id: str, topic: sns.Topic, config: SubscriptionConfig) -> None:
+        # Limitation: an SQS subscriber's queue policy is not granted here (the queue
+        # is imported, its policy the vendor's); a subscriber kit could publish one.
         sns.CfnSubscription(
             self,
             construct_id,

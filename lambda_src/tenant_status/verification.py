@@ -189,6 +189,8 @@ class TokenVerifier:
         key = self._keys.signing_key(kid)
         claims = self._decode(token, key)
 
+        # Limitation: the token binds the tenant (when it has a ctx claim) but not the
+        # change type; only SuperOffice signing the body, or a claim naming it, lifts that.
         context = claims.get(CONTEXT_CLAIM)
         if context is not None and context != context_identifier:
             raise errors.ContextMismatch()
