@@ -74,4 +74,5 @@ deploy: install
 	npx cdk deploy '$(ENV)/*'
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .build .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules cdk.out .build .local .pytest_cache .mypy_cache .ruff_cache \
+		.hypothesis

@@ -221,15 +221,19 @@ class LocalStack:
 class StreamRelay:
     """Reads the table's stream and calls the publisher as Lambda's event source mapping would.
 
-    Batches go in stream order; on a reported failure the same records are
-    offered again, from the first one that failed.
+    Each pass offers, in stream order, the new event records not yet published;
+    after a reported failure, the failed record and those behind it are offered
+    again on the next pass. Every pass reads the stream from its start rather
+    than from a saved position: when a transaction is cancelled (as a replay's
+    is), moto rewrites the stream and reuses sequence numbers, so a saved
+    position can skip a real event.
     """
 
     def __init__(self, streams: Any, stream_arn: str, publisher: Publisher) -> None:
         self._streams = streams
         self._stream_arn = stream_arn
         self._publisher = publisher
-        self._position: str | None = None
+        self._published: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -242,51 +246,54 @@ class StreamRelay:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        iterator: str | None = None
         while not self._stop.is_set():
             try:
-                iterator = self._poll(iterator)
+                failed = self._pass()
             except (ClientError, BotoCoreError) as exc:
                 # Lambda's event source mapping keeps polling through errors too.
                 logger.warning(json.dumps({"event": "stream_poll_failed", "error": str(exc)}))
-                iterator = None
-                self._stop.wait(0.5)
+                failed = True
+            self._stop.wait(0.5 if failed else 0.1)
 
-    def _iterator(self, kind: str, sequence_number: str | None = None) -> str:
+    def _pass(self) -> bool:
+        """Offers the unpublished events once; True when the publisher reported a failure."""
+        pending = [r for r in self._read_stream() if _new_event_key(r) not in self._published]
+        if not pending:
+            return False
+        for record in pending:
+            record["eventSourceARN"] = self._stream_arn
+        failures = self._publisher.handle({"Records": pending})["batchItemFailures"]
+        failed = failures[0]["itemIdentifier"] if failures else None
+        for record in pending:
+            if record["dynamodb"]["SequenceNumber"] == failed:
+                break
+            self._published.add(_new_event_key(record) or "")
+        return failed is not None
+
+    def _read_stream(self) -> list[dict[str, Any]]:
         description = self._streams.describe_stream(StreamArn=self._stream_arn)
         shard = description["StreamDescription"]["Shards"][0]["ShardId"]
-        extra = {"SequenceNumber": sequence_number} if sequence_number else {}
-        return str(
-            self._streams.get_shard_iterator(
-                StreamArn=self._stream_arn, ShardId=shard, ShardIteratorType=kind, **extra
-            )["ShardIterator"]
-        )
+        iterator: str | None = self._streams.get_shard_iterator(
+            StreamArn=self._stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records: list[dict[str, Any]] = []
+        while iterator:
+            response = self._streams.get_records(ShardIterator=iterator, Limit=1000)
+            batch = response.get("Records", [])
+            if not batch:
+                break
+            records.extend(r for r in batch if _new_event_key(r) is not None)
+            iterator = response.get("NextShardIterator")
+        return records
 
-    def _poll(self, iterator: str | None) -> str | None:
-        if iterator is None:
-            iterator = self._iterator(
-                "TRIM_HORIZON" if self._position is None else "AFTER_SEQUENCE_NUMBER",
-                self._position,
-            )
-        response = self._streams.get_records(ShardIterator=iterator, Limit=100)
-        records = response.get("Records", [])
-        for record in records:
-            record["eventSourceARN"] = self._stream_arn
-        if records:
-            failures = self._publisher.handle({"Records": records})["batchItemFailures"]
-            sequence_numbers = [r["dynamodb"]["SequenceNumber"] for r in records]
-            if failures:
-                failed = failures[0]["itemIdentifier"]
-                done = sequence_numbers[: sequence_numbers.index(failed)]
-                self._position = done[-1] if done else self._position
-                self._stop.wait(0.5)
-                return self._iterator("AT_SEQUENCE_NUMBER", failed)
-            self._position = sequence_numbers[-1]
-            return str(response.get("NextShardIterator", iterator))
-        # moto swaps in a copy of the table when a transaction is cancelled, which
-        # leaves an open iterator on a stream nobody writes to: start afresh.
-        self._stop.wait(0.1)
+
+def _new_event_key(record: dict[str, Any]) -> str | None:
+    """The event item's key for a record that inserts one, else None."""
+    if record.get("eventName") != "INSERT":
         return None
+    sort_key = record["dynamodb"]["Keys"][table.SORT_KEY]["S"]
+    partition_key = record["dynamodb"]["Keys"][table.PARTITION_KEY]["S"]
+    return f"{partition_key}/{sort_key}" if sort_key.startswith(table.EVENT_PREFIX) else None
 
 
 def post(

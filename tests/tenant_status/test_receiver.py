@@ -126,6 +126,22 @@ def test_a_replayed_notification_is_answered_200_and_changes_nothing(
     assert len(local_stack.receive(expected=2, timeout=2.0)) == 1
 
 
+def test_a_replay_at_once_followed_by_a_new_notification_loses_nothing(
+    local_stack: LocalStack,
+) -> None:
+    accepted = []
+    for round_ in range(8):
+        tenant = f"Cust{round_}"
+        body = _body(local_stack, ChangeType.Suspend, tenant=tenant)
+        accepted.append(post(local_stack.url, body)[1]["eventId"])
+        assert post(local_stack.url, body)[1]["status"] == "duplicate"
+        accepted.append(post(local_stack.url, _body(local_stack, 3, tenant=tenant))[1]["eventId"])
+
+    delivered = [d.message["EventId"] for d in local_stack.receive(expected=len(accepted))]
+
+    assert sorted(delivered) == sorted(accepted)
+
+
 def test_notifications_after_a_replay_are_still_published(local_stack: LocalStack) -> None:
     body = _body(local_stack, ChangeType.Suspend)
     post(local_stack.url, body)
