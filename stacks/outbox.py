@@ -20,7 +20,7 @@ from .config import EnvironmentConfig
 from .runtime import FunctionCode, FunctionSpec, python_function
 
 PUBLISHER = FunctionSpec(
-    handler="tenant_status.publisher.handler",
+    handler="tenant_status.publisher_function.handler",
     description="Publishes recorded SuperOffice tenant events to their SNS topics",
     timeout=Duration.seconds(30),
 )

@@ -12,7 +12,7 @@ from .config import EnvironmentConfig
 from .runtime import FunctionCode, FunctionSpec, python_function
 
 RECEIVER = FunctionSpec(
-    handler="tenant_status.receiver.handler",
+    handler="tenant_status.receiver_function.handler",
     description="Verifies SuperOffice tenant status notifications and records them",
     # Room for one JWKS fetch (3 s timeout) and a few DynamoDB retries.
     timeout=Duration.seconds(10),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -80,18 +79,3 @@ class Publisher:
                 )
             )
         return {"batchItemFailures": []}
-
-
-_default: Publisher | None = None
-
-
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point for the table's stream."""
-    global _default
-    if _default is None:
-        import boto3
-
-        _default = Publisher(
-            settings=PublisherSettings.from_environ(os.environ), sns_client=boto3.client("sns")
-        )
-    return _default.handle(event)

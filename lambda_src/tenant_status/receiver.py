@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,9 +123,6 @@ class Receiver:
         return _response(200, {"status": result, "eventId": outcome.event.event_id})
 
 
-_default: Receiver | None = None
-
-
 def build_receiver(settings: ReceiverSettings, dynamodb_client: Any) -> Receiver:
     return Receiver(
         settings=settings,
@@ -137,15 +133,3 @@ def build_receiver(settings: ReceiverSettings, dynamodb_client: Any) -> Receiver
             environment=settings.environment,
         ),
     )
-
-
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point; builds its clients and key cache once per container."""
-    global _default
-    if _default is None:
-        import boto3
-
-        _default = build_receiver(
-            ReceiverSettings.from_environ(os.environ), boto3.client("dynamodb")
-        )
-    return _default.handle(event)

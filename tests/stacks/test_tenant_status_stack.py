@@ -84,7 +84,7 @@ def test_the_api_stage_is_named_after_the_environment_and_posts_to_the_verifier(
     stage.template.has_resource_properties(
         "AWS::ApiGateway::Resource", {"PathPart": "NotifyCustomerStateChange"}
     )
-    verifier_id, _ = _function(stage, "tenant_status.receiver.handler")
+    verifier_id, _ = _function(stage, "tenant_status.receiver_function.handler")
     stage.template.has_resource_properties(
         "AWS::ApiGateway::Method",
         {
@@ -141,7 +141,7 @@ def test_the_verifier_is_configured_for_its_superoffice_environment(
     stage: SynthesizedStage, cdk_context: dict[str, Any]
 ) -> None:
     config = cdk_context["tenant-status:environments"][stage.name]
-    _, verifier = _function(stage, "tenant_status.receiver.handler")
+    _, verifier = _function(stage, "tenant_status.receiver_function.handler")
     variables = verifier["Properties"]["Environment"]["Variables"]
 
     assert variables["ENVIRONMENT_NAME"] == stage.name
@@ -192,7 +192,7 @@ def test_the_outbox_publisher_reads_only_new_events_and_never_drops_them(
 
 def test_the_verifier_can_only_read_and_write_its_table(stage: SynthesizedStage) -> None:
     table_id, _ = _only(stage, "AWS::DynamoDB::Table")
-    _, verifier = _function(stage, "tenant_status.receiver.handler")
+    _, verifier = _function(stage, "tenant_status.receiver_function.handler")
 
     grants = _grants(_statements(stage, verifier))
 
@@ -208,7 +208,7 @@ def test_the_publisher_can_only_publish_to_its_topics(stage: SynthesizedStage) -
     table_id, _ = _only(stage, "AWS::DynamoDB::Table")
     queue_id, _ = _only(stage, "AWS::SQS::Queue")
     topics = set(_resources(stage, "AWS::SNS::Topic"))
-    _, publisher = _function(stage, "tenant_status.publisher.handler")
+    _, publisher = _function(stage, "tenant_status.publisher_function.handler")
 
     grants = _grants(_statements(stage, publisher))
 

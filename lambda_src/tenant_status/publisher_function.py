@@ -1,0 +1,23 @@
+"""Lambda entry point of the outbox publisher, triggered by the table's stream.
+
+Settings and the SNS client are built at import, in Lambda's init phase, once
+per container; a batch pays for none of it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+
+from .publisher import Publisher
+from .settings import PublisherSettings
+
+_publisher = Publisher(
+    settings=PublisherSettings.from_environ(os.environ), sns_client=boto3.client("sns")
+)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _publisher.handle(event)

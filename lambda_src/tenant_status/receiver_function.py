@@ -1,0 +1,21 @@
+"""Lambda entry point behind the State Change URL.
+
+Settings, the DynamoDB client and the key cache are built at import, in
+Lambda's init phase, once per container; a request pays for none of it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+
+from .receiver import build_receiver
+from .settings import ReceiverSettings
+
+_receiver = build_receiver(ReceiverSettings.from_environ(os.environ), boto3.client("dynamodb"))
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _receiver.handle(event)
