@@ -14,9 +14,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import table
-from .change_types import TOPIC_KEYS
 from .events import TenantEvent
-from .settings import PublisherSettings, SettingsError
+from .settings import PublisherSettings
 from .store import from_attributes
 
 logger = logging.getLogger("tenant_status.publisher")
@@ -30,9 +29,6 @@ def _is_new_event(record: dict[str, Any]) -> bool:
 
 class Publisher:
     def __init__(self, *, settings: PublisherSettings, sns_client: Any) -> None:
-        missing = [key for key in TOPIC_KEYS if key not in settings.topic_arns]
-        if missing:
-            raise SettingsError(f"TOPIC_ARNS has no topic for {', '.join(missing)}")
         self._topics = settings.topic_arns
         self._sns = sns_client
 

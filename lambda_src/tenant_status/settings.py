@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from .change_types import TOPIC_KEYS
 
 
 class SettingsError(ValueError):
@@ -107,7 +109,12 @@ class PublisherSettings:
     """Settings of the function that publishes recorded notifications."""
 
     environment: str
-    topic_arns: Mapping[str, str] = field(default_factory=dict)
+    topic_arns: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        missing = [key for key in TOPIC_KEYS if key not in self.topic_arns]
+        if missing:
+            raise SettingsError(f"no topic ARN for {', '.join(missing)}")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> PublisherSettings:

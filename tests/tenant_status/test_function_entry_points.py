@@ -105,3 +105,16 @@ def test_an_incomplete_environment_fails_at_load_with_the_missing_name(
 
     with pytest.raises(ValueError, match="TABLE_NAME"):
         _load("tenant_status.receiver_function", monkeypatch, aws_environ)
+
+
+def test_a_publisher_without_every_topic_fails_at_load_naming_the_missing_ones(
+    local_stack: LocalStack, aws_environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topics = {k: v for k, v in local_stack.topic_arns.items() if k not in ("Move", "Unknown")}
+
+    with pytest.raises(ValueError, match="Move, Unknown"):
+        _load(
+            "tenant_status.publisher_function",
+            monkeypatch,
+            {**aws_environ, "TOPIC_ARNS": json.dumps(topics)},
+        )
