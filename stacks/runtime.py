@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from aws_cdk import AssetHashType, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
@@ -58,7 +57,6 @@ def python_function(
     spec: FunctionSpec,
     environment: dict[str, str],
     retain_logs: bool,
-    **overrides: Any,
 ) -> lambda_.Function:
     log_group = logs.LogGroup(
         scope,
@@ -92,5 +90,4 @@ def python_function(
         system_log_level_v2=lambda_.SystemLogLevel.WARN,
         log_group=log_group,
         role=role,
-        **overrides,
     )

@@ -15,6 +15,8 @@ import signal
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,7 +80,7 @@ class Delivery:
 
 @dataclass
 class LocalStack:
-    """Starts every piece on loopback; `stop()` (or the context manager) tears it down."""
+    """Starts every piece on loopback; `stop()` tears them down."""
 
     state_dir: Path
     port: int = 0
@@ -229,6 +231,8 @@ class StreamRelay:
     position can skip a real event.
     """
 
+    # Limitation: each pass reads the whole stream, so a local run slows as its stream
+    # grows; fine for a session's worth of notifications, not for a soak test.
     def __init__(self, streams: Any, stream_arn: str, publisher: Publisher) -> None:
         self._streams = streams
         self._stream_arn = stream_arn
@@ -257,32 +261,37 @@ class StreamRelay:
 
     def _pass(self) -> bool:
         """Offers the unpublished events once; True when the publisher reported a failure."""
-        pending = [r for r in self._read_stream() if _new_event_key(r) not in self._published]
+        pending = [(k, r) for k, r in self._read_stream() if k not in self._published]
         if not pending:
             return False
-        for record in pending:
+        for _, record in pending:
             record["eventSourceARN"] = self._stream_arn
-        failures = self._publisher.handle({"Records": pending})["batchItemFailures"]
+        batch = {"Records": [record for _, record in pending]}
+        failures = self._publisher.handle(batch)["batchItemFailures"]
         failed = failures[0]["itemIdentifier"] if failures else None
-        for record in pending:
+        for key, record in pending:
             if record["dynamodb"]["SequenceNumber"] == failed:
                 break
-            self._published.add(_new_event_key(record) or "")
+            self._published.add(key)
         return failed is not None
 
-    def _read_stream(self) -> list[dict[str, Any]]:
+    def _read_stream(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every record on the stream that inserts an event item, with that item's key."""
         description = self._streams.describe_stream(StreamArn=self._stream_arn)
         shard = description["StreamDescription"]["Shards"][0]["ShardId"]
         iterator: str | None = self._streams.get_shard_iterator(
             StreamArn=self._stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
-        records: list[dict[str, Any]] = []
+        records: list[tuple[str, dict[str, Any]]] = []
         while iterator:
             response = self._streams.get_records(ShardIterator=iterator, Limit=1000)
             batch = response.get("Records", [])
             if not batch:
                 break
-            records.extend(r for r in batch if _new_event_key(r) is not None)
+            for record in batch:
+                key = _new_event_key(record)
+                if key is not None:
+                    records.append((key, record))
             iterator = response.get("NextShardIterator")
         return records
 
@@ -300,9 +309,6 @@ def post(
     url: str, body: dict[str, Any] | bytes, content_type: str = "application/json"
 ) -> tuple[int, dict[str, Any]]:
     """POST a notification; returns the status and the decoded JSON answer."""
-    import urllib.error
-    import urllib.request
-
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     request = urllib.request.Request(
         url, data=data, method="POST", headers={"Content-Type": content_type}

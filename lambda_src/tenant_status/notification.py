@@ -96,17 +96,16 @@ def parse_notification(raw: bytes) -> Notification:
         raise errors.BodyNotObject()
 
     change_type = _integer(document, "ChangeType")
-    context_identifier = _text(document, "ContextIdentifier", required=True)
-    if not _CONTEXT_IDENTIFIER.fullmatch(context_identifier or ""):
+    context_identifier = _required_text(document, "ContextIdentifier")
+    if not _CONTEXT_IDENTIFIER.fullmatch(context_identifier):
         raise errors.FieldInvalid("ContextIdentifier is not a tenant identifier.")
-    token = _text(document, "Token", required=True, max_length=None)
+    token = _required_text(document, "Token", max_length=None)
     public_endpoint = _text(document, "PublicEndpoint")
     if public_endpoint is not None and not _PUBLIC_ENDPOINT.fullmatch(public_endpoint):
         raise errors.FieldInvalid("PublicEndpoint is not a host name.")
     if change_type == ChangeType.Move and public_endpoint is None:
         raise errors.FieldMissing("PublicEndpoint is required when a tenant moves.")
 
-    assert context_identifier is not None and token is not None
     return Notification(
         change_type=change_type,
         context_identifier=context_identifier,
@@ -129,24 +128,25 @@ def _integer(document: dict[str, Any], name: str) -> int:
     return value
 
 
+def _required_text(
+    document: dict[str, Any], name: str, *, max_length: int | None = MAX_TEXT_LENGTH
+) -> str:
+    value = _text(document, name, max_length=max_length)
+    if value is None:
+        raise errors.FieldMissing(f"{name} is required.")
+    return value
+
+
 def _text(
-    document: dict[str, Any],
-    name: str,
-    *,
-    required: bool = False,
-    max_length: int | None = MAX_TEXT_LENGTH,
+    document: dict[str, Any], name: str, *, max_length: int | None = MAX_TEXT_LENGTH
 ) -> str | None:
+    """The field's text, or None when it is absent, null or empty (all mean the same)."""
     value = document.get(name)
     if value is None:
-        if required:
-            raise errors.FieldMissing(f"{name} is required.")
         return None
     if not isinstance(value, str):
         raise errors.FieldInvalid(f"{name} must be a string.")
     if not value:
-        if required:
-            raise errors.FieldMissing(f"{name} is required.")
-        # An empty optional field means the same as an absent one.
         return None
     if max_length is not None and len(value) > max_length:
         raise errors.FieldInvalid(f"{name} is too long.")

@@ -112,15 +112,18 @@ class Receiver:
             log.emit("failed", 502, reason="aws_error", error=type(exc).__name__)
             return _response(502, {"error": "unavailable", "message": "Retry later."})
 
-        result = "duplicate" if outcome.duplicate else "accepted"
+        event_id = outcome.event.event_id
+        if outcome.duplicate:
+            log.emit("duplicate", 200, event_id=event_id)
+            return _response(200, {"status": "duplicate", "eventId": event_id})
         log.emit(
-            result,
+            "accepted",
             200,
-            event_id=outcome.event.event_id,
-            sequence=None if outcome.duplicate else outcome.event.sequence,
+            event_id=event_id,
+            sequence=outcome.event.sequence,
             superseded=outcome.event.superseded,
         )
-        return _response(200, {"status": result, "eventId": outcome.event.event_id})
+        return _response(200, {"status": "accepted", "eventId": event_id})
 
 
 def build_receiver(settings: ReceiverSettings, dynamodb_client: Any) -> Receiver:

@@ -1,10 +1,11 @@
 """Records an accepted notification: the tenant's history and its current state.
 
 Both items are written in one DynamoDB transaction. The event item's key is
-derived from the token, so a replayed notification is refused by the write
-itself; the state item is guarded by its sequence, so concurrent notifications
-for one tenant cannot overwrite each other. Publishing is not done here: the
-table's stream carries each new event item to the publisher.
+derived from the token's signed part and the body, so a replayed notification
+is refused by the write itself; the state item is guarded by its sequence, so
+concurrent notifications for one tenant cannot overwrite each other.
+Publishing is not done here: the table's stream carries each new event item to
+the publisher.
 """
 
 from __future__ import annotations
