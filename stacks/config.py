@@ -16,6 +16,10 @@ from tenant_status.change_types import TOPIC_KEYS
 CONTEXT_KEY = "tenant-status:environments"
 SUBSCRIPTION_PROTOCOLS = ("sqs", "lambda", "https", "email")
 REMOVAL_POLICIES = ("retain", "destroy")
+LOGGING_ROLE_CHOICES = ("create", "existing")
+# How a subscriber queue is encrypted decides whether SNS can deliver to it at all.
+QUEUE_ENCRYPTIONS = ("sse-sqs", "stack-key", "customer-managed-key", "none")
+AWS_MANAGED_QUEUE_KEY = "aws-managed-key"
 _STAGE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,31}")
 
 
@@ -30,6 +34,28 @@ class SubscriptionConfig:
     endpoint: str
     filter_policy: Mapping[str, Any] | None = None
     raw_message_delivery: bool = False
+    queue_encryption: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """Stage-wide throttling, and who owns the account's API Gateway logging role."""
+
+    throttling_rate_limit: float = 50.0
+    throttling_burst_limit: int = 100
+    logging_role: str = "create"
+
+
+@dataclass(frozen=True)
+class WafConfig:
+    enabled: bool = False
+    requests_per_5_minutes_per_ip: int = 1000
+
+
+@dataclass(frozen=True)
+class AlarmConfig:
+    unauthorized_per_5_minutes: int = 25
+    subscriptions: tuple[SubscriptionConfig, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,6 +70,11 @@ class EnvironmentConfig:
     region: str | None = None
     removal_policy: str = "destroy"
     subscriptions: tuple[SubscriptionConfig, ...] = field(default_factory=tuple)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    waf: WafConfig = field(default_factory=WafConfig)
+    receiver_reserved_concurrency: int | None = None
+    publisher_reserved_concurrency: int | None = None
+    alarms: AlarmConfig = field(default_factory=AlarmConfig)
 
     @property
     def audience(self) -> str | None:
@@ -68,18 +99,117 @@ def _optional_str(raw: Mapping[str, Any], key: str, env: str) -> str | None:
     return value
 
 
-def _subscription(raw: Any, env: str, index: int) -> SubscriptionConfig:
-    where = f"subscriptions[{index}]"
+def _optional_int(raw: Mapping[str, Any], key: str, env: str, *, minimum: int) -> int | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise _fail(env, f"{key} must be a whole number of at least {minimum}")
+    return value
+
+
+def _section(raw: Mapping[str, Any], key: str, env: str) -> Mapping[str, Any]:
+    value = raw.get(key, {})
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _fail(env, f"{key} must be an object")
+    return value
+
+
+def _api(raw: Mapping[str, Any], env: str) -> ApiConfig:
+    section = _section(raw, "api", env)
+    defaults = ApiConfig()
+    rate = section.get("throttling_rate_limit", defaults.throttling_rate_limit)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
+        raise _fail(env, "api.throttling_rate_limit must be a positive number (requests/second)")
+    burst = _optional_int(section, "throttling_burst_limit", f"{env}.api", minimum=1)
+    role = section.get("logging_role", defaults.logging_role)
+    if role not in LOGGING_ROLE_CHOICES:
+        raise _fail(
+            env,
+            f'api.logging_role must be one of {list(LOGGING_ROLE_CHOICES)}: "create" sets '
+            'the account\'s API Gateway CloudWatch role, "existing" relies on one already set',
+        )
+    return ApiConfig(
+        throttling_rate_limit=float(rate),
+        throttling_burst_limit=defaults.throttling_burst_limit if burst is None else burst,
+        logging_role=role,
+    )
+
+
+def _waf(raw: Mapping[str, Any], env: str) -> WafConfig:
+    section = _section(raw, "waf", env)
+    enabled = section.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise _fail(env, "waf.enabled must be true or false")
+    # AWS WAF's rate-based rules count over five minutes, from 10 requests up.
+    limit = _optional_int(section, "requests_per_5_minutes_per_ip", f"{env}.waf", minimum=10)
+    return WafConfig(
+        enabled=enabled,
+        requests_per_5_minutes_per_ip=(
+            WafConfig().requests_per_5_minutes_per_ip if limit is None else limit
+        ),
+    )
+
+
+def _alarms(raw: Mapping[str, Any], env: str) -> AlarmConfig:
+    section = _section(raw, "alarms", env)
+    threshold = _optional_int(section, "unauthorized_per_5_minutes", f"{env}.alarms", minimum=1)
+    subscriptions = section.get("subscriptions", [])
+    if not isinstance(subscriptions, list):
+        raise _fail(env, "alarms.subscriptions must be a list")
+    return AlarmConfig(
+        unauthorized_per_5_minutes=(
+            AlarmConfig().unauthorized_per_5_minutes if threshold is None else threshold
+        ),
+        subscriptions=tuple(
+            _subscription(s, env, i, where="alarms.subscriptions", topics=("Alarms",))
+            for i, s in enumerate(subscriptions)
+        ),
+    )
+
+
+def _queue_encryption(raw: Mapping[str, Any], env: str, where: str) -> str:
+    value = raw.get("queue_encryption")
+    if value == AWS_MANAGED_QUEUE_KEY or (isinstance(value, str) and "alias/aws/sqs" in value):
+        raise _fail(
+            env,
+            f"{where}: a queue encrypted with the AWS managed key (alias/aws/sqs) silently "
+            "receives nothing from SNS, whose key policy cannot be changed to allow it. "
+            'Encrypt the queue with SSE-SQS ("sse-sqs"), with this stack\'s key '
+            '("stack-key", output MessageKeyArn) or with a customer managed key that '
+            "allows sns.amazonaws.com kms:GenerateDataKey* and kms:Decrypt "
+            '("customer-managed-key")',
+        )
+    if value not in QUEUE_ENCRYPTIONS:
+        raise _fail(
+            env,
+            f"{where}.queue_encryption must say how the queue is encrypted, one of "
+            f"{list(QUEUE_ENCRYPTIONS)}",
+        )
+    return str(value)
+
+
+def _subscription(
+    raw: Any,
+    env: str,
+    index: int,
+    *,
+    where: str = "subscriptions",
+    topics: tuple[str, ...] = TOPIC_KEYS,
+) -> SubscriptionConfig:
+    where = f"{where}[{index}]"
     if not isinstance(raw, dict):
         raise _fail(env, f"{where} must be an object")
-    topics = raw.get("topics", "all")
-    if topics == "all":
-        topics = list(TOPIC_KEYS)
-    if not isinstance(topics, list) or not topics:
+    chosen = raw.get("topics", "all")
+    if chosen == "all":
+        chosen = list(topics)
+    if not isinstance(chosen, list) or not chosen:
         raise _fail(env, f'{where}.topics must be "all" or a list of topic names')
-    unknown = [t for t in topics if t not in TOPIC_KEYS]
+    unknown = [t for t in chosen if t not in topics]
     if unknown:
-        raise _fail(env, f"{where}.topics names {unknown}; known: {list(TOPIC_KEYS)}")
+        raise _fail(env, f"{where}.topics names {unknown}; known: {list(topics)}")
     protocol = raw.get("protocol")
     if protocol not in SUBSCRIPTION_PROTOCOLS:
         raise _fail(env, f"{where}.protocol must be one of {list(SUBSCRIPTION_PROTOCOLS)}")
@@ -94,11 +224,12 @@ def _subscription(raw: Any, env: str, index: int) -> SubscriptionConfig:
     if filter_policy is not None and not isinstance(filter_policy, dict):
         raise _fail(env, f"{where}.filter_policy must be an SNS filter policy object")
     return SubscriptionConfig(
-        topics=tuple(topics),
+        topics=tuple(chosen),
         protocol=protocol,
         endpoint=endpoint,
         filter_policy=filter_policy,
         raw_message_delivery=bool(raw.get("raw_message_delivery", False)),
+        queue_encryption=_queue_encryption(raw, env, where) if protocol == "sqs" else None,
     )
 
 
@@ -144,6 +275,16 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         region=_optional_str(raw, "region", name),
         removal_policy=removal_policy,
         subscriptions=tuple(_subscription(s, name, i) for i, s in enumerate(subscriptions)),
+        api=_api(raw, name),
+        waf=_waf(raw, name),
+        # AWS refuses a reservation that leaves the account fewer than 10 unreserved.
+        receiver_reserved_concurrency=_optional_int(
+            raw, "receiver_reserved_concurrency", name, minimum=1
+        ),
+        publisher_reserved_concurrency=_optional_int(
+            raw, "publisher_reserved_concurrency", name, minimum=1
+        ),
+        alarms=_alarms(raw, name),
     )
 
 

@@ -12,6 +12,7 @@ from stacks.config import ConfigError, parse_environment, parse_environments
 from stacks.tenant_status_stack import TenantStatusStack
 
 MINIMAL = {"superoffice_host": "sod.superoffice.com"}
+QUEUE = "arn:aws:sqs:eu-west-1:111111111111:tenant-offboarding"
 
 
 def test_issuer_and_jwks_url_default_from_the_host() -> None:
@@ -45,6 +46,18 @@ def test_pinned_keys_alone_need_no_jwks_url() -> None:
         ({**MINIMAL, "removal_policy": "snapshot"}, "removal_policy"),
         ({**MINIMAL, "subscriptions": [{"protocol": "sms", "endpoint": "x"}]}, "protocol"),
         ({**MINIMAL, "subscriptions": [{"protocol": "sqs", "endpoint": "queue"}]}, "sqs ARN"),
+        ({**MINIMAL, "subscriptions": [{"protocol": "sqs", "endpoint": QUEUE}]}, "encrypted"),
+        ({**MINIMAL, "api": {"throttling_rate_limit": 0}}, "throttling_rate_limit"),
+        ({**MINIMAL, "api": {"throttling_burst_limit": True}}, "throttling_burst_limit"),
+        ({**MINIMAL, "api": {"logging_role": "mine"}}, "logging_role"),
+        ({**MINIMAL, "waf": {"enabled": "yes"}}, "waf.enabled"),
+        ({**MINIMAL, "waf": {"requests_per_5_minutes_per_ip": 5}}, "at least 10"),
+        ({**MINIMAL, "receiver_reserved_concurrency": 0}, "receiver_reserved_concurrency"),
+        ({**MINIMAL, "alarms": {"unauthorized_per_5_minutes": "many"}}, "unauthorized"),
+        (
+            {**MINIMAL, "alarms": {"subscriptions": [{"protocol": "email", "endpoint": ""}]}},
+            "alarms.subscriptions[0].endpoint",
+        ),
         (
             {
                 **MINIMAL,
@@ -84,6 +97,7 @@ def test_declared_subscriptions_are_created_with_their_filter_policies() -> None
                     "endpoint": "arn:aws:sqs:eu-west-1:111111111111:tenant-offboarding",
                     "filter_policy": {"ContextIdentifier": ["Cust12345"]},
                     "raw_message_delivery": True,
+                    "queue_encryption": "sse-sqs",
                 },
                 {
                     "protocol": "lambda",
@@ -115,3 +129,66 @@ def test_declared_subscriptions_are_created_with_their_filter_policies() -> None
     template.has_resource_properties(
         "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"}
     )
+
+
+@pytest.mark.parametrize(
+    "encryption", ["aws-managed-key", "arn:aws:kms:eu-west-1:111111111111:alias/aws/sqs"]
+)
+def test_a_subscriber_queue_under_the_aws_managed_key_is_refused_with_the_reason(
+    encryption: str,
+) -> None:
+    raw = {
+        **MINIMAL,
+        "subscriptions": [{"protocol": "sqs", "endpoint": QUEUE, "queue_encryption": encryption}],
+    }
+
+    with pytest.raises(ConfigError) as raised:
+        parse_environment("SOD", raw)
+
+    message = str(raised.value)
+    assert "subscriptions[0]" in message
+    assert "silently receives nothing" in message
+    assert "sse-sqs" in message and "stack-key" in message
+
+
+def test_the_same_rule_holds_for_queues_subscribed_to_alarms() -> None:
+    raw = {
+        **MINIMAL,
+        "alarms": {
+            "subscriptions": [
+                {"protocol": "sqs", "endpoint": QUEUE, "queue_encryption": "aws-managed-key"}
+            ]
+        },
+    }
+
+    with pytest.raises(ConfigError, match=r"alarms\.subscriptions\[0\].*silently"):
+        parse_environment("SOD", raw)
+
+
+def test_edge_settings_default_when_absent_and_are_read_when_present() -> None:
+    defaults = parse_environment("SOD", MINIMAL)
+    chosen = parse_environment(
+        "SOD",
+        {
+            **MINIMAL,
+            "api": {"throttling_rate_limit": 5, "throttling_burst_limit": 7},
+            "waf": {"enabled": True, "requests_per_5_minutes_per_ip": 300},
+            "receiver_reserved_concurrency": 20,
+            "publisher_reserved_concurrency": 2,
+            "alarms": {
+                "unauthorized_per_5_minutes": 9,
+                "subscriptions": [{"protocol": "email", "endpoint": "ops@example.com"}],
+            },
+        },
+    )
+
+    assert (defaults.api.logging_role, defaults.waf.enabled) == ("create", False)
+    assert defaults.receiver_reserved_concurrency is None
+    assert (chosen.api.throttling_rate_limit, chosen.api.throttling_burst_limit) == (5.0, 7)
+    assert (chosen.waf.enabled, chosen.waf.requests_per_5_minutes_per_ip) == (True, 300)
+    assert (chosen.receiver_reserved_concurrency, chosen.publisher_reserved_concurrency) == (
+        20,
+        2,
+    )
+    assert chosen.alarms.unauthorized_per_5_minutes == 9
+    assert [s.endpoint for s in chosen.alarms.subscriptions] == ["ops@example.com"]
