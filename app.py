@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
 
 from stacks.config import CONTEXT_KEY, parse_environments
 from stacks.tenant_status_stack import TenantStatusStage
@@ -11,6 +12,9 @@ from stacks.tenant_status_stack import TenantStatusStage
 def build_app(app: cdk.App) -> cdk.App:
     for config in parse_environments(app.node.try_get_context(CONTEXT_KEY)):
         TenantStatusStage(app, config=config)
+    # Synth, and so every deploy, fails on any finding that is not acknowledged
+    # with a reason where the resource is defined.
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
 
 

@@ -6,6 +6,7 @@ them but does not change their resource policies.
 
 from __future__ import annotations
 
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -23,45 +24,53 @@ class TenantEventTopics(Construct):
         *,
         environment_name: str,
         subscriptions: tuple[SubscriptionConfig, ...],
+        key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
         self.topics: dict[str, sns.Topic] = {
-            key: sns.Topic(
+            key_name: sns.Topic(
                 self,
-                key,
-                display_name=f"SuperOffice {environment_name} tenant {key}",
+                key_name,
+                display_name=f"SuperOffice {environment_name} tenant {key_name}",
                 enforce_ssl=True,
+                master_key=key,
             )
-            for key in TOPIC_KEYS
+            for key_name in TOPIC_KEYS
         }
         for index, subscription in enumerate(subscriptions):
-            for key in subscription.topics:
-                self._subscribe(f"Subscription{index}{key}", self.topics[key], subscription)
-
-    def _subscribe(self, construct_id: str, topic: sns.Topic, config: SubscriptionConfig) -> None:
-        # Limitation: an SQS subscriber's queue policy is not granted here (the queue
-        # is imported, its policy the vendor's); a subscriber kit could publish one.
-        sns.CfnSubscription(
-            self,
-            construct_id,
-            topic_arn=topic.topic_arn,
-            protocol=config.protocol,
-            endpoint=config.endpoint,
-            filter_policy=dict(config.filter_policy) if config.filter_policy else None,
-            raw_message_delivery=(
-                config.raw_message_delivery if config.protocol in ("sqs", "https") else None
-            ),
-        )
-        if config.protocol == "lambda":
-            lambda_.CfnPermission(
-                self,
-                f"{construct_id}Invoke",
-                action="lambda:InvokeFunction",
-                function_name=config.endpoint,
-                principal="sns.amazonaws.com",
-                source_arn=topic.topic_arn,
-            )
+            for topic_key in subscription.topics:
+                subscribe(
+                    self, f"Subscription{index}{topic_key}", self.topics[topic_key], subscription
+                )
 
     @property
     def topic_arns(self) -> dict[str, str]:
         return {key: topic.topic_arn for key, topic in self.topics.items()}
+
+
+def subscribe(
+    scope: Construct, construct_id: str, topic: sns.ITopic, config: SubscriptionConfig
+) -> None:
+    """Subscribes a configured endpoint; a function also gets SNS's permission to invoke it."""
+    # Limitation: an SQS subscriber's queue policy is not granted here (the queue
+    # is imported, its policy the vendor's); a subscriber kit could publish one.
+    sns.CfnSubscription(
+        scope,
+        construct_id,
+        topic_arn=topic.topic_arn,
+        protocol=config.protocol,
+        endpoint=config.endpoint,
+        filter_policy=dict(config.filter_policy) if config.filter_policy else None,
+        raw_message_delivery=(
+            config.raw_message_delivery if config.protocol in ("sqs", "https") else None
+        ),
+    )
+    if config.protocol == "lambda":
+        lambda_.CfnPermission(
+            scope,
+            f"{construct_id}Invoke",
+            action="lambda:InvokeFunction",
+            function_name=config.endpoint,
+            principal="sns.amazonaws.com",
+            source_arn=topic.topic_arn,
+        )

@@ -29,8 +29,8 @@ class Target:
     pip_platforms: tuple[str, ...]
 
 
-ARM64_PYTHON_313 = Target(
-    python_version="3.13",
+ARM64_PYTHON_314 = Target(
+    python_version="3.14",
     pip_platforms=("manylinux_2_28_aarch64", "manylinux2014_aarch64"),
 )
 
@@ -75,4 +75,4 @@ def build(target: Target, requirements: Path = REQUIREMENTS) -> Path:
 
 
 if __name__ == "__main__":
-    print(build(ARM64_PYTHON_313))
+    print(build(ARM64_PYTHON_314))

@@ -7,8 +7,9 @@ maximum record age, parks it on the failure queue.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
@@ -36,14 +37,25 @@ class OutboxPublisher(Construct):
         code: FunctionCode,
         table: dynamodb.ITable,
         topic_arns: dict[str, str],
+        key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
         self.failure_queue = sqs.Queue(
             self,
             "FailureQueue",
             retention_period=Duration.days(14),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
             enforce_ssl=True,
+        )
+        Validations.of(self.failure_queue).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SQS3",
+                reason=(
+                    "This queue is the outbox's on-failure destination: it holds the "
+                    "stream records that could not be published, to be republished."
+                ),
+            )
         )
         self.function = python_function(
             self,
@@ -55,7 +67,9 @@ class OutboxPublisher(Construct):
                 "TOPIC_ARNS": Stack.of(self).to_json_string(topic_arns),
             },
             retain_logs=config.retain_data,
+            reserved_concurrency=config.publisher_reserved_concurrency,
         )
+        self._explain_wildcards()
         self.function.add_event_source(
             sources.DynamoEventSource(
                 table,
@@ -82,3 +96,23 @@ class OutboxPublisher(Construct):
                 ],
             )
         )
+
+    def _explain_wildcards(self) -> None:
+        reasons = {
+            "Action::kms:GenerateDataKey*": (
+                "Granted on the stage's message key only, by the CDK's grants for publishing "
+                "to encrypted topics and sending to the encrypted failure queue."
+            ),
+            "Action::kms:ReEncrypt*": (
+                "Granted on the stage's message key only, by the CDK's grant for sending "
+                "to the encrypted failure queue."
+            ),
+            "Resource::*": (
+                "dynamodb:ListStreams cannot be scoped to a resource; every other action "
+                "names the table's stream."
+            ),
+        }
+        for finding, reason in reasons.items():
+            Validations.of(self.function.role).acknowledge(  # type: ignore[arg-type]
+                Acknowledgment(id=f"AwsSolutions-IAM5[{finding}]", reason=reason)
+            )

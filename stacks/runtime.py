@@ -13,9 +13,9 @@ from constructs import Construct
 from . import lambda_dependencies
 from .lambda_dependencies import ROOT
 
-RUNTIME = lambda_.Runtime.PYTHON_3_13
+RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
-DEPENDENCY_TARGET = lambda_dependencies.ARM64_PYTHON_313
+DEPENDENCY_TARGET = lambda_dependencies.ARM64_PYTHON_314
 SOURCE_DIR = ROOT / "lambda_src"
 SOURCE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "*.egg-info", "**/.mypy_cache"]
 
@@ -57,6 +57,7 @@ def python_function(
     spec: FunctionSpec,
     environment: dict[str, str],
     retain_logs: bool,
+    reserved_concurrency: int | None = None,
 ) -> lambda_.Function:
     log_group = logs.LogGroup(
         scope,
@@ -90,4 +91,5 @@ def python_function(
         system_log_level_v2=lambda_.SystemLogLevel.WARN,
         log_group=log_group,
         role=role,
+        reserved_concurrent_executions=reserved_concurrency,
     )

@@ -9,11 +9,14 @@ from constructs import Construct
 
 from .api import NotificationApi
 from .config import EnvironmentConfig
+from .encryption import MessageKey
 from .fan_out import TenantEventTopics
+from .monitoring import StageAlarms
 from .outbox import OutboxPublisher
 from .runtime import FunctionCode
 from .state_table import TenantStateTable
 from .verifier import NotificationVerifier
+from .web_acl import NotificationWebAcl
 
 
 class TenantStatusStack(Stack):
@@ -30,9 +33,16 @@ class TenantStatusStack(Stack):
         Tags.of(self).add("SuperOfficeEnvironment", config.name)
 
         code = FunctionCode(self, "Code")
+        message_key = MessageKey(
+            self, "MessageKey", environment_name=config.name, retain=config.retain_data
+        )
         state = TenantStateTable(self, "State", retain_data=config.retain_data)
         topics = TenantEventTopics(
-            self, "Topics", environment_name=config.name, subscriptions=config.subscriptions
+            self,
+            "Topics",
+            environment_name=config.name,
+            subscriptions=config.subscriptions,
+            key=message_key.key,
         )
         verifier = NotificationVerifier(
             self, "Verifier", config=config, code=code, table=state.table
@@ -44,9 +54,37 @@ class TenantStatusStack(Stack):
             code=code,
             table=state.table,
             topic_arns=topics.topic_arns,
+            key=message_key.key,
         )
         api = NotificationApi(
-            self, "Notifications", stage_name=config.name, receiver=verifier.function
+            self,
+            "Notifications",
+            stage_name=config.name,
+            receiver=verifier.function,
+            config=config.api,
+            retain_logs=config.retain_data,
+        )
+        if config.waf.enabled:
+            NotificationWebAcl(
+                self,
+                "WebAcl",
+                environment_name=config.name,
+                config=config.waf,
+                stage_arn=api.rest_api.deployment_stage.stage_arn,
+            )
+        else:
+            api.explain_no_web_acl()
+        alarms = StageAlarms(
+            self,
+            "Alarms",
+            environment_name=config.name,
+            config=config.alarms,
+            key=message_key.key,
+            rest_api=api.rest_api,
+            access_logs=api.access_logs,
+            receiver=verifier.function,
+            publisher=outbox.function,
+            failure_queue=outbox.failure_queue,
         )
 
         # The receiver reads and conditionally writes tenant items, nothing more;
@@ -67,6 +105,13 @@ class TenantStatusStack(Stack):
         )
         CfnOutput(self, "TableName", value=state.table.table_name)
         CfnOutput(self, "FailureQueueUrl", value=outbox.failure_queue.queue_url)
+        CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn)
+        CfnOutput(
+            self,
+            "MessageKeyArn",
+            value=message_key.key.key_arn,
+            description="Encrypts the topics and queues; subscriber queues may use it too",
+        )
         for key, topic in topics.topics.items():
             CfnOutput(self, f"TopicArn{key}", value=topic.topic_arn)
 

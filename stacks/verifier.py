@@ -48,4 +48,5 @@ class NotificationVerifier(Construct):
             spec=RECEIVER,
             environment=environment,
             retain_logs=config.retain_data,
+            reserved_concurrency=config.receiver_reserved_concurrency,
         )

@@ -25,6 +25,14 @@ class SynthesizedStage:
     json: dict[str, Any]
     template_file: Path
 
+    def resources(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {k: r for k, r in self.json["Resources"].items() if r["Type"] == kind}
+
+    def only(self, kind: str) -> tuple[str, dict[str, Any]]:
+        found = self.resources(kind)
+        assert len(found) == 1, f"expected one {kind}, found {sorted(found)}"
+        return next(iter(found.items()))
+
 
 @pytest.fixture(scope="session")
 def cdk_context() -> dict[str, Any]:
@@ -33,10 +41,15 @@ def cdk_context() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
+def cloud_assembly_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cdk.out")
+
+
+@pytest.fixture(scope="session")
 def synthesized(
-    cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+    cdk_context: dict[str, Any], cloud_assembly_dir: Path
 ) -> dict[str, SynthesizedStage]:
-    outdir = tmp_path_factory.mktemp("cdk.out")
+    outdir = cloud_assembly_dir
     app = build_app(cdk.App(context=cdk_context, outdir=str(outdir)))
     assembly = app.synth()
     stages: dict[str, SynthesizedStage] = {}

@@ -44,7 +44,7 @@ def test_the_layer_holds_the_pinned_packages() -> None:
 def _asset_hash(source: Path) -> str:
     stack = cdk.Stack(cdk.App(), "Hash")
     code = lambda_.Code.from_asset(str(source), exclude=SOURCE_EXCLUDES)
-    lambda_.Function(stack, "F", runtime=lambda_.Runtime.PYTHON_3_13, handler="x.y", code=code)
+    lambda_.Function(stack, "F", runtime=lambda_.Runtime.PYTHON_3_14, handler="x.y", code=code)
     config = code.bind(stack)
     assert config.s3_location is not None
     return config.s3_location.object_key
