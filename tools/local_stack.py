@@ -257,6 +257,13 @@ class StreamRelay:
                 # Lambda's event source mapping keeps polling through errors too.
                 logger.warning(json.dumps({"event": "stream_poll_failed", "error": str(exc)}))
                 failed = True
+            except Exception as exc:  # noqa: BLE001
+                # The publisher crashed: Lambda retries the batch after a function
+                # error, so the relay must not die with it.
+                logger.warning(
+                    json.dumps({"event": "publisher_crashed", "error": type(exc).__name__})
+                )
+                failed = True
             self._stop.wait(0.5 if failed else 0.1)
 
     def _pass(self) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from tenant_status.change_types import ChangeType
 from tenant_status.publisher import Publisher
 from tenant_status.settings import PublisherSettings
@@ -110,3 +112,50 @@ def _record(sequence_number: str, change_type: ChangeType) -> dict[str, Any]:
             "SequenceNumber": sequence_number,
         },
     }
+
+
+def test_every_accepted_notification_is_published_once_through_repeated_publish_failures(
+    local_stack: LocalStack,
+) -> None:
+    injected_failures = 5
+    attempts: list[str] = []
+
+    def failing_at_first(params: dict[str, Any], **_: Any) -> None:
+        attempts.append(params["TopicArn"])
+        if len(attempts) <= injected_failures:
+            raise ClientError(
+                {"Error": {"Code": "InternalError", "Message": "injected"}}, "Publish"
+            )
+
+    local_stack.sns.meta.events.register("before-parameter-build.sns.Publish", failing_at_first)
+    accepted = [
+        _notify(local_stack, change_type, f"Cust{index}")
+        for index, change_type in enumerate(
+            [ChangeType.Suspend, ChangeType.Delete, ChangeType.Move, ChangeType.Upgrade] * 2
+        )
+    ]
+
+    deliveries = local_stack.receive(expected=len(accepted), timeout=30)
+    deliveries += local_stack.receive(expected=0, timeout=1.5)  # nothing arrives twice later
+
+    assert sorted(d.message["EventId"] for d in deliveries) == sorted(accepted)
+    assert len(attempts) >= injected_failures + len(accepted)
+
+
+def test_a_crashing_publisher_is_retried_rather_than_losing_the_event(
+    local_stack: LocalStack,
+) -> None:
+    crashes: list[int] = []
+
+    def crash_once(**_: Any) -> None:
+        if not crashes:
+            crashes.append(1)
+            raise RuntimeError("injected crash")
+
+    local_stack.sns.meta.events.register("before-parameter-build.sns.Publish", crash_once)
+    event_id = _notify(local_stack, ChangeType.Resume, "Cust1")
+
+    deliveries = local_stack.receive(expected=1, timeout=10)
+
+    assert crashes == [1]
+    assert [d.message["EventId"] for d in deliveries] == [event_id]
