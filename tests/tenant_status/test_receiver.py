@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -357,3 +359,39 @@ def jwt_without_iat(stack: LocalStack) -> str:
         "http://schemes.superoffice.net/identity/ctx": TENANT,
     }
     return jwt.encode(claims, stack.key.private_key, "RS256", {"kid": stack.key.kid})
+
+
+def test_two_concurrent_deliveries_of_one_notification_yield_one_event(
+    local_stack: LocalStack,
+) -> None:
+    # Force the race a read-then-write duplicate check would lose: both deliveries
+    # read the tenant's state before either writes. Writes are then taken one at a
+    # time, because moto's transactions are not safe to run in parallel.
+    both_have_read = threading.Barrier(2, timeout=10)
+    one_write_at_a_time = threading.Lock()
+
+    def wait_for_the_other_read(**_: Any) -> None:
+        both_have_read.wait()
+
+    def take_write_turn(**_: Any) -> None:
+        assert one_write_at_a_time.acquire(timeout=10)
+
+    def end_write_turn(**_: Any) -> None:
+        one_write_at_a_time.release()
+
+    events = local_stack.dynamodb.meta.events
+    events.register("after-call.dynamodb.GetItem", wait_for_the_other_read)
+    events.register("before-call.dynamodb.TransactWriteItems", take_write_turn)
+    events.register("after-call.dynamodb.TransactWriteItems", end_write_turn)
+    body = _body(local_stack, ChangeType.Suspend)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(pool.map(lambda _: post(local_stack.url, body), range(2)))
+
+    assert sorted(a["status"] for _, a in answers) == ["accepted", "duplicate"]
+    assert [status for status, _ in answers] == [200, 200]
+    assert answers[0][1]["eventId"] == answers[1][1]["eventId"]
+    assert len(_history(local_stack)) == 1
+    deliveries = local_stack.receive(expected=1)
+    deliveries += local_stack.receive(expected=0, timeout=1.0)
+    assert [d.message["EventId"] for d in deliveries] == [answers[0][1]["eventId"]]
