@@ -92,7 +92,7 @@ class TenantStateStore:
         self._environment = environment
         self._clock = clock
 
-    def record(self, notification: Notification, issued_at: int | None) -> RecordOutcome:
+    def record(self, notification: Notification, issued_at: float | None) -> RecordOutcome:
         received_at = utc_timestamp(self._clock())
         issued = (
             utc_timestamp(datetime.fromtimestamp(issued_at, UTC))

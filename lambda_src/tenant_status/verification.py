@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class VerifiedToken:
     claims: Mapping[str, Any]
-    issued_at: int | None
+    issued_at: float | None
 
 
 class KeySource(Protocol):
@@ -60,6 +60,15 @@ class PinnedKeys:
         raise errors.UnknownSigningKey()
 
 
+def _require_a_signing_key(key_set: PyJWKSet) -> None:
+    """A set without an RSA signing key with a `kid` could verify no notification."""
+    if not any(
+        key.key_type == "RSA" and key.key_id and key.public_key_use in (None, "sig")
+        for key in key_set.keys
+    ):
+        raise PyJWKSetError("The key set holds no RSA signing key with a kid.")
+
+
 class _LastGoodJwksClient(PyJWKClient):
     """PyJWKClient that keeps answering with the last good key set while the endpoint fails.
 
@@ -79,16 +88,17 @@ class _LastGoodJwksClient(PyJWKClient):
             raise PyJWKClientConnectionError("the JWKS endpoint failed moments ago")
         try:
             data = super().fetch_data()
-            PyJWKSet.from_dict(data)
-        except (PyJWKClientError, PyJWKSetError, ValueError) as exc:
+            _require_a_signing_key(PyJWKSet.from_dict(data))
+        except (PyJWKClientError, PyJWKSetError, ValueError, RecursionError) as exc:
             # PyJWKClientConnectionError is a PyJWKClientError; ValueError covers a
-            # body that is not JSON at all.
+            # body that is not JSON at all, RecursionError JSON nested too deep.
             self._last_failure = time.monotonic()
+            # PyJWKClient may have cached what it fetched before it was found unusable.
+            if self.jwk_set_cache is not None:
+                self.jwk_set_cache.put(self._last_good)
             if self._last_good is None:
                 raise PyJWKClientConnectionError("the JWKS endpoint gave no usable keys") from exc
             logger.warning('{"event": "jwks_fetch_failed", "action": "using_last_good_keys"}')
-            if self.jwk_set_cache is not None:
-                self.jwk_set_cache.put(self._last_good)
             return self._last_good
         self._last_good = data
         return data
@@ -160,9 +170,10 @@ def _is_timestamp(value: Any) -> bool:
     )
 
 
-def _issued_at(claims: Mapping[str, Any]) -> int | None:
+def _issued_at(claims: Mapping[str, Any]) -> float | None:
+    # Kept fractional: a token issued 0.8 s earlier is older, and must not win.
     issued_at = claims.get("iat")
-    return None if issued_at is None else int(issued_at)
+    return None if issued_at is None else float(issued_at)
 
 
 class TokenVerifier:

@@ -256,6 +256,13 @@ def _answers(body: bytes) -> Callable[[JwksServer], None]:
     return answer
 
 
+def _serves(change: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[JwksServer], None]:
+    def serve(server: JwksServer) -> None:
+        server.keys = [change(jwk) for jwk in server.keys]
+
+    return serve
+
+
 # Ways the JWKS endpoint fails: unreachable (503), or 200 with something that is
 # not a usable key set.
 ENDPOINT_FAILURES = {
@@ -264,6 +271,15 @@ ENDPOINT_FAILURES = {
     "empty-key-set": _answers(b'{"keys": []}'),
     "not-an-object": _answers(b"[]"),
     "no-keys-member": _answers(b'{"x": 1}'),
+    # JSON nested deeper than Python's parser goes.
+    "deeply-nested-json": _answers(b"[" * 100_000 + b"]" * 100_000),
+    "nested-inside-keys": _answers(b'{"keys":' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+    # Well-formed sets that hold nothing a notification can be verified with.
+    "only-a-symmetric-key": _answers(
+        b'{"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "superoffice-test-1"}]}'
+    ),
+    "keys-without-kid": _serves(lambda jwk: {k: v for k, v in jwk.items() if k != "kid"}),
+    "keys-for-encryption-only": _serves(lambda jwk: {**jwk, "use": "enc"}),
 }
 
 
@@ -301,10 +317,11 @@ class TestKeyFetching:
         with pytest.raises(errors.SigningKeysUnavailable):
             _verifier(jwks).verify(signing_key.sign(issuer=ISSUER), TENANT)
 
+    @pytest.mark.parametrize("fail", ENDPOINT_FAILURES.values(), ids=ENDPOINT_FAILURES.keys())
     def test_while_no_keys_were_ever_fetched_failures_are_retried_once_per_cooldown(
-        self, jwks: JwksServer, signing_key: SigningKey
+        self, jwks: JwksServer, signing_key: SigningKey, fail: Callable[[JwksServer], None]
     ) -> None:
-        jwks.available = False
+        fail(jwks)
         verifier = _verifier(jwks, jwks_refresh_cooldown_seconds=60)
 
         for _ in range(20):
