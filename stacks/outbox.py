@@ -65,10 +65,13 @@ class OutboxPublisher(Construct):
             environment={
                 "ENVIRONMENT_NAME": config.name,
                 "TOPIC_ARNS": Stack.of(self).to_json_string(topic_arns),
+                "FAILURE_QUEUE_URL": self.failure_queue.queue_url,
             },
             retain_logs=config.retain_data,
             reserved_concurrency=config.publisher_reserved_concurrency,
         )
+        # It parks records that can never be published here itself.
+        self.failure_queue.grant_send_messages(self.function)
         self._explain_wildcards()
         self.function.add_event_source(
             sources.DynamoEventSource(

@@ -76,6 +76,8 @@ _RELEASE = {"VersionName": "Release_10.3.8_2024.08.30-01", "FileVersion": "10.3.
 class Delivery:
     topic_key: str
     message: dict[str, Any]
+    # The SNS message attributes, name to value, as filter policies see them.
+    attributes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -142,8 +144,13 @@ class LocalStack:
             port=self.port,
         ).start()
         publisher = Publisher(
-            settings=PublisherSettings(environment=ENVIRONMENT, topic_arns=self.topic_arns),
+            settings=PublisherSettings(
+                environment=ENVIRONMENT,
+                topic_arns=self.topic_arns,
+                failure_queue_url=self.failure_queue_url,
+            ),
             sns_client=self.sns,
+            sqs_client=self.sqs,
         )
         self.relay = StreamRelay(self.streams, self.stream_arn, publisher).start()
         return self
@@ -171,6 +178,9 @@ class LocalStack:
         created = self.dynamodb.create_table(**table.create_table_arguments(self.table_name))
         self.stream_arn = created["TableDescription"]["LatestStreamArn"]
         self.queue_url = self.sqs.create_queue(QueueName=f"{NAME_PREFIX}-subscriber")["QueueUrl"]
+        self.failure_queue_url = self.sqs.create_queue(QueueName=f"{NAME_PREFIX}-failures")[
+            "QueueUrl"
+        ]
         queue_arn = self.sqs.get_queue_attributes(
             QueueUrl=self.queue_url, AttributeNames=["QueueArn"]
         )["Attributes"]["QueueArn"]
@@ -208,6 +218,10 @@ class LocalStack:
                     Delivery(
                         topic_key=topic_for_arn.get(envelope["TopicArn"], envelope["TopicArn"]),
                         message=json.loads(envelope["Message"]),
+                        attributes={
+                            name: attribute["Value"]
+                            for name, attribute in envelope.get("MessageAttributes", {}).items()
+                        },
                     )
                 )
                 self.sqs.delete_message(

@@ -2,7 +2,9 @@
 
 Triggered by the table's stream. A record it cannot publish is reported as a
 batch item failure and nothing after it in the batch is attempted, so the
-stream retries from there and a tenant's events keep their order.
+stream retries from there and a tenant's events keep their order. An event item
+that can never become a message (written by hand, or damaged) is parked on the
+failure queue instead, so it does not hold up the stream for a day.
 """
 
 from __future__ import annotations
@@ -27,10 +29,16 @@ def _is_new_event(record: dict[str, Any]) -> bool:
     return record.get("eventName") == "INSERT" and sort_key.startswith(table.EVENT_PREFIX)
 
 
+def _failure(record: dict[str, Any]) -> dict[str, Any]:
+    return {"batchItemFailures": [{"itemIdentifier": record["dynamodb"]["SequenceNumber"]}]}
+
+
 class Publisher:
-    def __init__(self, *, settings: PublisherSettings, sns_client: Any) -> None:
+    def __init__(self, *, settings: PublisherSettings, sns_client: Any, sqs_client: Any) -> None:
         self._topics = settings.topic_arns
+        self._failure_queue_url = settings.failure_queue_url
         self._sns = sns_client
+        self._sqs = sqs_client
 
     def publish(self, event: TenantEvent) -> str:
         response = self._sns.publish(
@@ -44,7 +52,14 @@ class Publisher:
         for record in batch.get("Records") or []:
             if not _is_new_event(record):
                 continue
-            event = TenantEvent.from_history_item(from_attributes(record["dynamodb"]["NewImage"]))
+            try:
+                event = TenantEvent.from_history_item(
+                    from_attributes(record["dynamodb"]["NewImage"])
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                if not self._park(record, exc):
+                    return _failure(record)
+                continue
             try:
                 message_id = self.publish(event)
             except (ClientError, BotoCoreError) as exc:
@@ -59,9 +74,7 @@ class Publisher:
                         }
                     )
                 )
-                return {
-                    "batchItemFailures": [{"itemIdentifier": record["dynamodb"]["SequenceNumber"]}]
-                }
+                return _failure(record)
             logger.info(
                 json.dumps(
                     {
@@ -75,3 +88,40 @@ class Publisher:
                 )
             )
         return {"batchItemFailures": []}
+
+    def _park(self, record: dict[str, Any], error: Exception) -> bool:
+        """Puts an unpublishable record on the failure queue; False when that failed too."""
+        sequence_number = record["dynamodb"].get("SequenceNumber")
+        try:
+            self._sqs.send_message(
+                QueueUrl=self._failure_queue_url,
+                MessageBody=json.dumps(
+                    {
+                        "reason": "malformed_event_item",
+                        "error": type(error).__name__,
+                        "record": record,
+                    },
+                    default=str,
+                ),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning(
+                json.dumps(
+                    {
+                        "event": "park_failed",
+                        "sequence_number": sequence_number,
+                        "error": type(exc).__name__,
+                    }
+                )
+            )
+            return False
+        logger.error(
+            json.dumps(
+                {
+                    "event": "malformed_event_parked",
+                    "sequence_number": sequence_number,
+                    "error": type(error).__name__,
+                }
+            )
+        )
+        return True

@@ -1,6 +1,6 @@
 """Lambda entry point of the outbox publisher, triggered by the table's stream.
 
-Settings and the SNS client are built at import, in Lambda's init phase, once
+Settings and the clients are built at import, in Lambda's init phase, once
 per container; a batch pays for none of it.
 """
 
@@ -15,7 +15,9 @@ from .publisher import Publisher
 from .settings import PublisherSettings
 
 _publisher = Publisher(
-    settings=PublisherSettings.from_environ(os.environ), sns_client=boto3.client("sns")
+    settings=PublisherSettings.from_environ(os.environ),
+    sns_client=boto3.client("sns"),
+    sqs_client=boto3.client("sqs"),
 )
 
 

@@ -110,6 +110,7 @@ class PublisherSettings:
 
     environment: str
     topic_arns: Mapping[str, str]
+    failure_queue_url: str
 
     def __post_init__(self) -> None:
         missing = [key for key in TOPIC_KEYS if key not in self.topic_arns]
@@ -123,4 +124,8 @@ class PublisherSettings:
             isinstance(k, str) and isinstance(v, str) for k, v in topics.items()
         ):
             raise SettingsError("TOPIC_ARNS must be a JSON object of topic key to ARN")
-        return cls(environment=_required(environ, "ENVIRONMENT_NAME"), topic_arns=topics)
+        return cls(
+            environment=_required(environ, "ENVIRONMENT_NAME"),
+            topic_arns=topics,
+            failure_queue_url=_required(environ, "FAILURE_QUEUE_URL"),
+        )

@@ -178,6 +178,10 @@ def test_the_outbox_publisher_reads_only_new_events_and_never_drops_them(
     assert props["StartingPosition"] == "TRIM_HORIZON"
     queue_id = props["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
     assert stage.json["Resources"][queue_id]["Type"] == "AWS::SQS::Queue"
+    # The publisher parks what it can never publish on the same queue.
+    _, publisher = _function(stage, "tenant_status.publisher_function.handler")
+    variables = publisher["Properties"]["Environment"]["Variables"]
+    assert variables["FAILURE_QUEUE_URL"] == {"Ref": queue_id}
     pattern = json.loads(props["FilterCriteria"]["Filters"][0]["Pattern"])
     assert pattern == {
         "eventName": ["INSERT"],

@@ -72,7 +72,11 @@ def test_the_publisher_entry_point_publishes_to_the_topic(
     function = _load(
         "tenant_status.publisher_function",
         monkeypatch,
-        {**aws_environ, "TOPIC_ARNS": json.dumps(local_stack.topic_arns)},
+        {
+            **aws_environ,
+            "TOPIC_ARNS": json.dumps(local_stack.topic_arns),
+            "FAILURE_QUEUE_URL": local_stack.failure_queue_url,
+        },
     )
     record: dict[str, Any] = {
         "eventName": "INSERT",
@@ -116,5 +120,9 @@ def test_a_publisher_without_every_topic_fails_at_load_naming_the_missing_ones(
         _load(
             "tenant_status.publisher_function",
             monkeypatch,
-            {**aws_environ, "TOPIC_ARNS": json.dumps(topics)},
+            {
+                **aws_environ,
+                "TOPIC_ARNS": json.dumps(topics),
+                "FAILURE_QUEUE_URL": local_stack.failure_queue_url,
+            },
         )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from botocore.exceptions import ClientError
 
 from tenant_status.change_types import ChangeType
@@ -25,6 +28,18 @@ def _notify(stack: LocalStack, change_type: ChangeType, tenant: str) -> str:
     status, answer = post(stack.url, body)
     assert status == 200
     return str(answer["eventId"])
+
+
+def _publisher(stack: LocalStack) -> Publisher:
+    return Publisher(
+        settings=PublisherSettings(
+            environment="Local",
+            topic_arns=stack.topic_arns,
+            failure_queue_url=stack.failure_queue_url,
+        ),
+        sns_client=stack.sns,
+        sqs_client=stack.sqs,
+    )
 
 
 def _break_topic(stack: LocalStack, key: str) -> None:
@@ -59,10 +74,7 @@ def test_events_accepted_during_an_sns_outage_are_published_once_it_recovers(
 
 
 def test_a_failed_record_stops_the_batch_and_is_reported(local_stack: LocalStack) -> None:
-    publisher = Publisher(
-        settings=PublisherSettings(environment="Local", topic_arns=local_stack.topic_arns),
-        sns_client=local_stack.sns,
-    )
+    publisher = _publisher(local_stack)
     _break_topic(local_stack, "Upgrade")
     records = [_record("1", ChangeType.Upgrade), _record("2", ChangeType.Resume)]
 
@@ -73,10 +85,7 @@ def test_a_failed_record_stops_the_batch_and_is_reported(local_stack: LocalStack
 
 
 def test_records_that_are_not_new_events_are_skipped(local_stack: LocalStack) -> None:
-    publisher = Publisher(
-        settings=PublisherSettings(environment="Local", topic_arns=local_stack.topic_arns),
-        sns_client=local_stack.sns,
-    )
+    publisher = _publisher(local_stack)
     state_write = _record("1", ChangeType.Resume)
     state_write["dynamodb"]["Keys"]["sk"] = {"S": "STATE"}
     modify = {**_record("2", ChangeType.Resume), "eventName": "MODIFY"}
@@ -159,3 +168,90 @@ def test_a_crashing_publisher_is_retried_rather_than_losing_the_event(
 
     assert crashes == [1]
     assert [d.message["EventId"] for d in deliveries] == [event_id]
+
+
+def _without(record: dict[str, Any], *names: str) -> dict[str, Any]:
+    image = {k: v for k, v in record["dynamodb"]["NewImage"].items() if k not in names}
+    return {**record, "dynamodb": {**record["dynamodb"], "NewImage": image}}
+
+
+def _with(record: dict[str, Any], **attributes: Any) -> dict[str, Any]:
+    image = {**record["dynamodb"]["NewImage"], **to_attributes(attributes)}
+    return {**record, "dynamodb": {**record["dynamodb"], "NewImage": image}}
+
+
+def _parked(stack: LocalStack) -> list[dict[str, Any]]:
+    messages = stack.sqs.receive_message(
+        QueueUrl=stack.failure_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+    ).get("Messages", [])
+    return [json.loads(m["Body"]) for m in messages]
+
+
+# Event items no version of the receiver writes: by hand, or damaged.
+UNPUBLISHABLE = {
+    "no-new-image": lambda r: {
+        **r,
+        "dynamodb": {k: v for k, v in r["dynamodb"].items() if k != "NewImage"},
+    },
+    "no-status": lambda r: _without(r, "Status"),
+    "no-event-id": lambda r: _without(r, "EventId"),
+    "change-type-not-a-number": lambda r: _with(r, ChangeType="three"),
+}
+
+
+@pytest.mark.parametrize("damage", UNPUBLISHABLE.values(), ids=UNPUBLISHABLE.keys())
+def test_an_unpublishable_record_is_parked_and_the_rest_published_once(
+    local_stack: LocalStack, damage: Callable[[dict[str, Any]], dict[str, Any]]
+) -> None:
+    records = [
+        _record("1", ChangeType.Upgrade),
+        damage(_record("2", ChangeType.Suspend)),
+        _record("3", ChangeType.Resume),
+    ]
+
+    result = _publisher(local_stack).handle({"Records": records})
+
+    assert result == {"batchItemFailures": []}
+    assert sorted(d.topic_key for d in local_stack.receive(expected=2)) == ["Resume", "Upgrade"]
+    (parked,) = _parked(local_stack)
+    assert parked["reason"] == "malformed_event_item"
+    assert parked["record"]["dynamodb"]["SequenceNumber"] == "2"
+
+
+def test_a_record_is_reported_when_even_the_failure_queue_fails(local_stack: LocalStack) -> None:
+    local_stack.sqs.delete_queue(QueueUrl=local_stack.failure_queue_url)
+    records = [
+        _record("1", ChangeType.Upgrade),
+        _without(_record("2", ChangeType.Suspend), "Status"),
+    ]
+
+    result = _publisher(local_stack).handle({"Records": records})
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": "2"}]}
+
+
+def test_a_change_type_named_by_a_newer_version_goes_to_the_unknown_topic(
+    local_stack: LocalStack,
+) -> None:
+    record = _with(_record("1", ChangeType.Resume), ChangeType=6, ChangeTypeName="Archive")
+
+    result = _publisher(local_stack).handle({"Records": [record]})
+
+    assert result == {"batchItemFailures": []}
+    assert [d.topic_key for d in local_stack.receive(expected=1)] == ["Unknown"]
+
+
+def test_a_hand_written_event_item_neither_stops_the_local_relay_nor_vanishes(
+    local_stack: LocalStack,
+) -> None:
+    local_stack.dynamodb.put_item(
+        TableName=local_stack.table_name,
+        Item=to_attributes({"pk": "TENANT#Cust9", "sk": "EVENT#manual", "Note": "by hand"}),
+    )
+
+    event_id = _notify(local_stack, ChangeType.Resume, "Cust1")
+
+    assert [d.message["EventId"] for d in local_stack.receive(expected=1)] == [event_id]
+    assert [p["record"]["dynamodb"]["Keys"]["sk"]["S"] for p in _parked(local_stack)] == [
+        "EVENT#manual"
+    ]
