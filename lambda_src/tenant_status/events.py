@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import table
+from .change_types import change_type_name
 
 SCHEMA_VERSION = 1
 
@@ -36,8 +37,12 @@ class TenantEvent:
 
     @property
     def topic_key(self) -> str:
-        """Which topic carries this event: its change type's, or `Unknown` for a new one."""
-        return self.change_type_name
+        """Which topic carries this event: its change type's, or `Unknown` for a new one.
+
+        Derived from the number, not the stored name: an item written by a newer
+        version may name a change type this one has no topic for.
+        """
+        return change_type_name(self.change_type)
 
     def message(self) -> dict[str, Any]:
         """The JSON document subscribers receive."""
@@ -66,6 +71,8 @@ class TenantEvent:
             "ChangeType": {"DataType": "String", "StringValue": self.change_type_name},
             "ChangeTypeValue": {"DataType": "Number", "StringValue": str(self.change_type)},
             "Environment": {"DataType": "String", "StringValue": self.environment},
+            # So a filter policy can leave out notifications that changed nothing.
+            "Superseded": {"DataType": "String", "StringValue": str(self.superseded).lower()},
         }
 
     def history_item(self) -> dict[str, Any]:

@@ -101,8 +101,11 @@ def parse_notification(raw: bytes) -> Notification:
         raise errors.FieldInvalid("ContextIdentifier is not a tenant identifier.")
     token = _required_text(document, "Token", max_length=None)
     public_endpoint = _text(document, "PublicEndpoint")
-    if public_endpoint is not None and not _PUBLIC_ENDPOINT.fullmatch(public_endpoint):
-        raise errors.FieldInvalid("PublicEndpoint is not a host name.")
+    if public_endpoint is not None:
+        if not _PUBLIC_ENDPOINT.fullmatch(public_endpoint):
+            raise errors.FieldInvalid("PublicEndpoint is not a host name.")
+        # Host names ignore case; one spelling keeps a replay a duplicate.
+        public_endpoint = public_endpoint.lower()
     if change_type == ChangeType.Move and public_endpoint is None:
         raise errors.FieldMissing("PublicEndpoint is required when a tenant moves.")
 

@@ -186,13 +186,39 @@ def test_an_older_notification_does_not_roll_the_state_back(local_stack: LocalSt
         ("Resume", False),
         ("Suspend", True),
     ]
-    messages = sorted(
-        (d.message for d in local_stack.receive(expected=2)), key=lambda m: m["Sequence"]
-    )
-    assert [(m["ChangeTypeName"], m["Superseded"]) for m in messages] == [
+    deliveries = sorted(local_stack.receive(expected=2), key=lambda d: d.message["Sequence"])
+    assert [(d.message["ChangeTypeName"], d.message["Superseded"]) for d in deliveries] == [
         ("Resume", False),
         ("Suspend", True),
     ]
+    # A subscription filter policy can leave out what changed nothing.
+    assert [d.attributes["Superseded"] for d in deliveries] == ["false", "true"]
+
+
+def test_a_token_issued_a_fraction_of_a_second_earlier_is_older(local_stack: LocalStack) -> None:
+    issued = int(time.time()) - 5
+    later = local_stack.sign(TENANT, extra_claims={"iat": issued + 0.9})
+    earlier = local_stack.sign(TENANT, extra_claims={"iat": issued + 0.1})
+    post(local_stack.url, _body(local_stack, ChangeType.Resume, Token=later))
+
+    post(local_stack.url, _body(local_stack, ChangeType.Suspend, Token=earlier))
+
+    state = _state(local_stack)
+    assert state is not None
+    assert state["Status"] == "running"
+    assert [h["Superseded"] for h in _history(local_stack)] == [False, True]
+
+
+def test_a_replayed_move_with_the_host_in_other_letter_case_is_a_duplicate(
+    local_stack: LocalStack,
+) -> None:
+    body = _body(local_stack, ChangeType.Move)
+    _, first = post(local_stack.url, body)
+
+    status, answer = post(local_stack.url, {**body, "PublicEndpoint": "SOD3.SuperOffice.com"})
+
+    assert (status, answer) == (200, {"status": "duplicate", "eventId": first["eventId"]})
+    assert len(_history(local_stack)) == 1
 
 
 def test_a_forged_notification_changes_nothing(
