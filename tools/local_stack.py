@@ -204,7 +204,12 @@ class LocalStack:
         return int(self.dynamodb.scan(TableName=self.table_name, Select="COUNT")["Count"])
 
     def receive(self, expected: int, timeout: float = 10.0) -> list[Delivery]:
-        """Messages that reached the subscribed queue, with the topic each came from."""
+        """Messages that reached the subscribed queue, with the topic each came from.
+
+        Returns once `expected` messages arrived and the queue is momentarily empty,
+        or after `timeout`. With `expected=0` it always waits the whole timeout, so
+        an empty answer means nothing arrived in that time, not just "not yet".
+        """
         topic_for_arn = {arn: key for key, arn in self.topic_arns.items()}
         deliveries: list[Delivery] = []
         deadline = time.monotonic() + timeout
@@ -227,7 +232,7 @@ class LocalStack:
                 self.sqs.delete_message(
                     QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
                 )
-            if len(deliveries) >= expected and not batch:
+            if expected and len(deliveries) >= expected and not batch:
                 break
             if not batch:
                 time.sleep(0.1)

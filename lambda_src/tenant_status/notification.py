@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,12 +24,15 @@ MAX_CHANGE_TYPE = 2**31 - 1
 
 # Tenant ids look like `Cust12345`; anything that could not be one is refused.
 _CONTEXT_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# A DNS name such as `sod3.superoffice.com`: at least two labels, the last not
+# numeric (no IP literals), no port.
 _HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _PUBLIC_ENDPOINT = re.compile(
-    rf"(?=.{{1,253}}(?::|$)){_HOST_LABEL}(?:\.{_HOST_LABEL})*(?::\d{{1,5}})?"
+    rf"(?=.{{1,253}}$)(?:{_HOST_LABEL}\.)+(?=[A-Za-z0-9-]*[A-Za-z]){_HOST_LABEL}"
 )
-# Control characters, and lone surrogates that JSON's \u escapes can produce.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Control and invisible formatting characters (direction overrides, zero-width
+# spaces, line separators), and lone surrogates that JSON's \u escapes can produce.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _JSON_MEDIA_TYPES = frozenset({"application/json", "text/json"})
 
 
@@ -91,7 +95,10 @@ def parse_notification(raw: bytes) -> Notification:
     except (ValueError, RecursionError) as exc:
         # ValueError covers JSONDecodeError, bad UTF-8, and integers longer than
         # Python agrees to parse.
-        raise errors.BodyNotJson() from exc
+        raise errors.BodyNotJson(
+            "The body is not JSON this receiver reads: invalid UTF-8 or JSON, nesting "
+            "too deep, or a number too long."
+        ) from exc
     if not isinstance(document, dict):
         raise errors.BodyNotObject()
 
@@ -153,6 +160,6 @@ def _text(
         return None
     if max_length is not None and len(value) > max_length:
         raise errors.FieldInvalid(f"{name} is too long.")
-    if _CONTROL.search(value):
-        raise errors.FieldInvalid(f"{name} holds control characters.")
+    if any(unicodedata.category(c) in _UNPRINTABLE for c in value):
+        raise errors.FieldInvalid(f"{name} holds control or invisible characters.")
     return value

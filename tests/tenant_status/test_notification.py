@@ -103,6 +103,16 @@ def _without(key: str) -> dict[str, Any]:
         (_raw({**DOCUMENTED_MOVE, "VersionName": "v" * 257}), errors.FieldInvalid),
         (_raw({**DOCUMENTED_MOVE, "FileVersion": "1.0\x00"}), errors.FieldInvalid),
         (_raw({**DOCUMENTED_MOVE, "PublicEndpoint": "https://evil/x"}), errors.FieldInvalid),
+        (_raw({**DOCUMENTED_MOVE, "PublicEndpoint": "169.254.169.254"}), errors.FieldInvalid),
+        (_raw({**DOCUMENTED_MOVE, "PublicEndpoint": "localhost"}), errors.FieldInvalid),
+        (
+            _raw({**DOCUMENTED_MOVE, "PublicEndpoint": "sod3.superoffice.com:1"}),
+            errors.FieldInvalid,
+        ),
+        (_raw({**DOCUMENTED_MOVE, "VersionName": "Release\u202e8.4"}), errors.FieldInvalid),
+        (_raw({**DOCUMENTED_MOVE, "VersionName": "Release\u200b8.4"}), errors.FieldInvalid),
+        (_raw({**DOCUMENTED_MOVE, "FileVersion": "8.4\u2028"}), errors.FieldInvalid),
+        (_raw({**DOCUMENTED_MOVE, "FileVersion": "\ufeff8.4"}), errors.FieldInvalid),
         (b'{"ChangeType": ' + b"9" * 5000 + b"}", errors.BodyNotJson),
         (
             b'{"ChangeType": 1, "ContextIdentifier": "C", "Token": "eyJ\\ud800.e30.x"}',
