@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aws_cdk import Acknowledgment, RemovalPolicy, Validations
 from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -97,7 +98,7 @@ class NotificationApi(Construct):
         model = self.rest_api.add_model(
             "Notification", content_type="application/json", schema=NOTIFICATION_SCHEMA
         )
-        validator = self.rest_api.add_request_validator(
+        self.validator = self.rest_api.add_request_validator(
             "NotificationValidator", validate_request_body=True, validate_request_parameters=True
         )
         notify = self.rest_api.root.add_resource(NOTIFY_PATH)
@@ -105,9 +106,19 @@ class NotificationApi(Construct):
             "POST",
             apigateway.LambdaIntegration(receiver, proxy=True),
             request_models={"application/json": model},
-            request_validator=validator,
+            request_validator=self.validator,
         )
         self.state_change_url = self.rest_api.url_for_path(f"/{NOTIFY_PATH}")
+        # Once the API has a resource policy, an unauthenticated method is reachable
+        # only where the policy says so.
+        self.rest_api.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AnyoneMayNotify",
+                principals=[iam.AnyPrincipal()],
+                actions=["execute-api:Invoke"],
+                resources=[f"execute-api:/*/POST/{NOTIFY_PATH}"],
+            )
+        )
         self._explain_open_method()
         if config.logging_role == "create":
             Validations.of(self.rest_api).acknowledge(

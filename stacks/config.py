@@ -21,6 +21,8 @@ LOGGING_ROLE_CHOICES = ("create", "existing")
 QUEUE_ENCRYPTIONS = ("sse-sqs", "stack-key", "customer-managed-key", "none")
 AWS_MANAGED_QUEUE_KEY = "aws-managed-key"
 _STAGE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,31}")
+_IAM_PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+")
+_ACCOUNT_ID = re.compile(r"\d{12}")
 
 
 class ConfigError(ValueError):
@@ -75,6 +77,8 @@ class EnvironmentConfig:
     receiver_reserved_concurrency: int | None = None
     publisher_reserved_concurrency: int | None = None
     alarms: AlarmConfig = field(default_factory=AlarmConfig)
+    state_readers: tuple[str, ...] = ()
+    subscriber_accounts: tuple[str, ...] = ()
 
     @property
     def audience(self) -> str | None:
@@ -115,6 +119,17 @@ def _section(raw: Mapping[str, Any], key: str, env: str) -> Mapping[str, Any]:
     if not isinstance(value, dict):
         raise _fail(env, f"{key} must be an object")
     return value
+
+
+def _list_of(
+    raw: Mapping[str, Any], key: str, env: str, pattern: re.Pattern[str], what: str
+) -> tuple[str, ...]:
+    values = raw.get(key) or []
+    if not isinstance(values, list) or not all(
+        isinstance(v, str) and pattern.fullmatch(v) for v in values
+    ):
+        raise _fail(env, f"{key} must be a list of {what}")
+    return tuple(values)
 
 
 def _api(raw: Mapping[str, Any], env: str) -> ApiConfig:
@@ -285,6 +300,16 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
             raw, "publisher_reserved_concurrency", name, minimum=1
         ),
         alarms=_alarms(raw, name),
+        state_readers=_list_of(
+            raw,
+            "state_readers",
+            name,
+            _IAM_PRINCIPAL_ARN,
+            "IAM role or user ARNs (arn:aws:iam::<account>:role/<name>)",
+        ),
+        subscriber_accounts=_list_of(
+            raw, "subscriber_accounts", name, _ACCOUNT_ID, "12-digit AWS account ids"
+        ),
     )
 
 

@@ -14,6 +14,7 @@ from .fan_out import TenantEventTopics
 from .monitoring import StageAlarms
 from .outbox import OutboxPublisher
 from .runtime import FunctionCode
+from .state_api import TenantStateApi
 from .state_table import TenantStateTable
 from .verifier import NotificationVerifier
 from .web_acl import NotificationWebAcl
@@ -43,6 +44,7 @@ class TenantStatusStack(Stack):
             environment_name=config.name,
             subscriptions=config.subscriptions,
             key=message_key.key,
+            subscriber_accounts=config.subscriber_accounts,
         )
         verifier = NotificationVerifier(
             self, "Verifier", config=config, code=code, table=state.table
@@ -63,6 +65,15 @@ class TenantStatusStack(Stack):
             receiver=verifier.function,
             config=config.api,
             retain_logs=config.retain_data,
+        )
+        state_api = TenantStateApi(
+            self,
+            "TenantState",
+            config=config,
+            code=code,
+            table=state.table,
+            rest_api=api.rest_api,
+            validator=api.validator,
         )
         if config.waf.enabled:
             NotificationWebAcl(
@@ -91,6 +102,7 @@ class TenantStatusStack(Stack):
         # the publisher only publishes (its stream and failure-queue rights come
         # with the event source mapping).
         state.table.grant(verifier.function, "dynamodb:GetItem", "dynamodb:PutItem")
+        state.table.grant(state_api.function, "dynamodb:GetItem")
         for topic in topics.topics.values():
             topic.grant_publish(outbox.function)
 
@@ -102,6 +114,12 @@ class TenantStatusStack(Stack):
                 f"Paste into the SuperOffice Developer Portal as the {config.name} "
                 "State Change URL"
             ),
+        )
+        CfnOutput(
+            self,
+            "TenantStateUrl",
+            value=state_api.url,
+            description="GET <url>/<ContextIdentifier>, SigV4-signed by a role in state_readers",
         )
         CfnOutput(self, "TableName", value=state.table.table_name)
         CfnOutput(self, "FailureQueueUrl", value=outbox.failure_queue.queue_url)

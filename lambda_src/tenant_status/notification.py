@@ -46,6 +46,11 @@ class Notification:
     public_endpoint: str | None = None
 
 
+def is_context_identifier(value: str) -> bool:
+    """Whether a value could be a SuperOffice tenant id."""
+    return _CONTEXT_IDENTIFIER.fullmatch(value) is not None
+
+
 def check_content_type(content_type: str | None) -> None:
     """A missing Content-Type is tolerated; a non-JSON one is refused."""
     if content_type is None:

@@ -105,6 +105,21 @@ class ReceiverSettings:
 
 
 @dataclass(frozen=True)
+class StateReaderSettings:
+    """Settings of the function behind the tenant state API."""
+
+    environment: str
+    table_name: str
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> StateReaderSettings:
+        return cls(
+            environment=_required(environ, "ENVIRONMENT_NAME"),
+            table_name=_required(environ, "TABLE_NAME"),
+        )
+
+
+@dataclass(frozen=True)
 class PublisherSettings:
     """Settings of the function that publishes recorded notifications."""
 

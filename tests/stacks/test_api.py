@@ -18,9 +18,12 @@ def _environment(cdk_context: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def _notify_method(stage: SynthesizedStage) -> dict[str, Any]:
-    methods = [m for m in stage.resources("AWS::ApiGateway::Method").values()]
-    assert [m["Properties"]["HttpMethod"] for m in methods] == ["POST"]
-    return methods[0]
+    (method,) = [
+        m
+        for m in stage.resources("AWS::ApiGateway::Method").values()
+        if m["Properties"]["HttpMethod"] == "POST"
+    ]
+    return method
 
 
 def _model_schema(stage: SynthesizedStage) -> dict[str, Any]:

@@ -134,13 +134,14 @@ def test_configured_alarm_subscribers_and_reserved_concurrency_are_applied() -> 
     resources = synthesized["Resources"]
 
     reserved = {
-        r["Properties"]["Handler"]: r["Properties"]["ReservedConcurrentExecutions"]
+        r["Properties"]["Handler"]: r["Properties"].get("ReservedConcurrentExecutions")
         for r in resources.values()
         if r["Type"] == "AWS::Lambda::Function"
     }
     assert reserved == {
         "tenant_status.receiver_function.handler": 20,
         "tenant_status.publisher_function.handler": 2,
+        "tenant_status.state_function.handler": None,
     }
     alarm_topic = synthesized["Outputs"]["AlarmTopicArn"]["Value"]
     subscriptions = {

@@ -88,8 +88,11 @@ def test_the_api_stage_is_named_after_the_environment_and_posts_to_the_verifier(
         if m["Properties"]["HttpMethod"] == "POST"
     )
     assert verifier_id in json.dumps(method["Properties"]["Integration"]["Uri"])
-    # Nothing but the notification route is exposed.
-    assert len(stage.resources("AWS::ApiGateway::Method")) == 1
+    # Nothing but the notification route and the IAM-guarded state route is exposed.
+    methods = stage.resources("AWS::ApiGateway::Method").values()
+    assert sorted(
+        (m["Properties"]["HttpMethod"], m["Properties"]["AuthorizationType"]) for m in methods
+    ) == [("GET", "AWS_IAM"), ("POST", "NONE")]
 
 
 def test_the_state_change_url_is_an_output(stage: SynthesizedStage) -> None:
@@ -107,18 +110,19 @@ def test_the_state_change_url_is_an_output(stage: SynthesizedStage) -> None:
 
     assert url.startswith("https://{")
     others = [k for k, v in stage.json["Outputs"].items() if "execute-api" in json.dumps(v)]
-    assert others == ["StateChangeUrl"], "only one URL, the one to paste, is an output"
+    # The only open URL among the outputs is the one to paste into the portal.
+    assert sorted(others) == ["StateChangeUrl", "TenantStateUrl"]
     assert url.endswith(
         f".execute-api.{{AWS::Region}}.{{AWS::URLSuffix}}/{stage.name}/NotifyCustomerStateChange"
     )
 
 
-def test_both_functions_run_python_314_on_arm64_with_the_dependency_layer(
+def test_every_function_runs_python_314_on_arm64_with_the_dependency_layer(
     stage: SynthesizedStage,
 ) -> None:
     functions = stage.resources("AWS::Lambda::Function")
 
-    assert len(functions) == 2
+    assert len(functions) == 3
     for function in functions.values():
         props = function["Properties"]
         assert props["Runtime"] == "python3.14"

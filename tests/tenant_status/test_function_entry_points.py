@@ -12,7 +12,7 @@ import pytest
 
 from tenant_status.change_types import ChangeType
 from tools.api_gateway import proxy_event
-from tools.local_stack import LocalStack
+from tools.local_stack import LocalStack, post
 
 
 def _load(module: str, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]) -> ModuleType:
@@ -126,3 +126,22 @@ def test_a_publisher_without_every_topic_fails_at_load_naming_the_missing_ones(
                 "FAILURE_QUEUE_URL": local_stack.failure_queue_url,
             },
         )
+
+
+def test_the_state_entry_point_answers_a_tenants_state(
+    local_stack: LocalStack, aws_environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    function = _load(
+        "tenant_status.state_function",
+        monkeypatch,
+        {**aws_environ, "TABLE_NAME": local_stack.table_name},
+    )
+    post(
+        local_stack.url,
+        {"ChangeType": 2, "ContextIdentifier": "Cust1", "Token": local_stack.sign("Cust1")},
+    )
+
+    answer = function.handler({"pathParameters": {"ContextIdentifier": "Cust1"}}, None)
+
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"])["Status"] == "suspended"

@@ -1,0 +1,103 @@
+"""Answers `GET /tenants/{ContextIdentifier}` with the tenant's stored state.
+
+API Gateway has already authenticated the caller with IAM; this only reads the
+state item, one consistent GetItem per request. It never reads or returns history.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import table
+from .notification import is_context_identifier
+from .settings import StateReaderSettings
+from .store import from_attributes, to_attributes
+
+logger = logging.getLogger("tenant_status.state_reader")
+
+# What a caller sees of the state item; keys and bookkeeping stay inside.
+STATE_FIELDS = (
+    "ContextIdentifier",
+    "Environment",
+    "Status",
+    "Available",
+    "LastChangeType",
+    "LastChangeTypeName",
+    "VersionName",
+    "FileVersion",
+    "PublicEndpoint",
+    "IssuedAt",
+    "UpdatedAt",
+    "CreatedAt",
+    "Sequence",
+    "LastEventId",
+)
+
+
+def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"},
+        "body": json.dumps(body, separators=(",", ":")),
+    }
+
+
+class TenantStateReader:
+    def __init__(self, *, settings: StateReaderSettings, dynamodb_client: Any) -> None:
+        self._settings = settings
+        self._client = dynamodb_client
+
+    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
+        tenant = str((event.get("pathParameters") or {}).get("ContextIdentifier") or "")
+        status, body = self._answer(tenant)
+        logger.info(
+            json.dumps(
+                {
+                    "event": "state_read",
+                    "status": status,
+                    "tenant": tenant if is_context_identifier(tenant) else None,
+                    "environment": self._settings.environment,
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+                separators=(",", ":"),
+            )
+        )
+        return _response(status, body)
+
+    def _answer(self, tenant: str) -> tuple[int, dict[str, Any]]:
+        if not is_context_identifier(tenant):
+            return 400, {
+                "error": "field_invalid",
+                "message": "ContextIdentifier is not a SuperOffice tenant id.",
+            }
+        try:
+            item = self._client.get_item(
+                TableName=self._settings.table_name,
+                Key=to_attributes(
+                    {
+                        table.PARTITION_KEY: table.tenant_key(tenant),
+                        table.SORT_KEY: table.STATE_SORT_KEY,
+                    }
+                ),
+                ConsistentRead=True,
+            ).get("Item")
+        except (ClientError, BotoCoreError):
+            return 502, {"error": "unavailable", "message": "Retry later."}
+        if item is None:
+            return 404, {"error": "tenant_unknown", "message": f"No notification for {tenant}."}
+        state = from_attributes(item)
+        return 200, {name: _plain(state.get(name)) for name in STATE_FIELDS}
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; JSON wants int or float."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
