@@ -49,6 +49,30 @@ class FunctionSpec:
     memory_size: int = 256
 
 
+def own_role_and_logs(
+    scope: Construct, construct_id: str, *, description: str, retain_logs: bool
+) -> tuple[iam.Role, logs.LogGroup]:
+    """A function's own role, allowed to write only to its own log group.
+
+    The managed basic execution role would let it write to every log group in the
+    account.
+    """
+    log_group = logs.LogGroup(
+        scope,
+        f"{construct_id}Logs",
+        retention=logs.RetentionDays.THREE_MONTHS,
+        removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY,
+    )
+    role = iam.Role(
+        scope,
+        f"{construct_id}Role",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=description,
+    )
+    log_group.grant_write(role)
+    return role, log_group
+
+
 def python_function(
     scope: Construct,
     construct_id: str,
@@ -59,21 +83,9 @@ def python_function(
     retain_logs: bool,
     reserved_concurrency: int | None = None,
 ) -> lambda_.Function:
-    log_group = logs.LogGroup(
-        scope,
-        f"{construct_id}Logs",
-        retention=logs.RetentionDays.THREE_MONTHS,
-        removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY,
+    role, log_group = own_role_and_logs(
+        scope, construct_id, description=spec.description, retain_logs=retain_logs
     )
-    # Its own role, writing only its own log group: the managed basic execution
-    # role would let it write to every log group in the account.
-    role = iam.Role(
-        scope,
-        f"{construct_id}Role",
-        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-        description=spec.description,
-    )
-    log_group.grant_write(role)
     return lambda_.Function(
         scope,
         construct_id,
