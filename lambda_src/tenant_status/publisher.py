@@ -19,6 +19,7 @@ from . import table
 from .events import TenantEvent
 from .settings import PublisherSettings
 from .store import from_attributes
+from .telemetry import metric_line
 
 logger = logging.getLogger("tenant_status.publisher")
 
@@ -36,6 +37,7 @@ def _failure(record: dict[str, Any]) -> dict[str, Any]:
 class Publisher:
     def __init__(self, *, settings: PublisherSettings, sns_client: Any, sqs_client: Any) -> None:
         self._topics = settings.topic_arns
+        self._environment = settings.environment
         self._failure_queue_url = settings.failure_queue_url
         self._sns = sns_client
         self._sqs = sqs_client
@@ -64,27 +66,34 @@ class Publisher:
                 message_id = self.publish(event)
             except (ClientError, BotoCoreError) as exc:
                 logger.warning(
-                    json.dumps(
+                    metric_line(
                         {
                             "event": "publish_failed",
+                            "environment": self._environment,
                             "event_id": event.event_id,
                             "tenant": event.context_identifier,
                             "topic": event.topic_key,
                             "error": type(exc).__name__,
-                        }
+                        },
+                        metrics={"publish_failures": 1},
+                        dimensions=[["environment", "topic"]],
                     )
                 )
                 return _failure(record)
             logger.info(
-                json.dumps(
+                metric_line(
                     {
                         "event": "published",
+                        "environment": self._environment,
                         "event_id": event.event_id,
                         "tenant": event.context_identifier,
                         "topic": event.topic_key,
                         "sequence": event.sequence,
+                        "superseded": event.superseded,
                         "message_id": message_id,
-                    }
+                    },
+                    metrics={"events_published": 1},
+                    dimensions=[["environment", "topic"]],
                 )
             )
         return {"batchItemFailures": []}

@@ -13,7 +13,9 @@ import boto3
 
 from .publisher import Publisher
 from .settings import PublisherSettings
+from .telemetry import write_lines_to_stdout
 
+write_lines_to_stdout()
 _publisher = Publisher(
     settings=PublisherSettings.from_environ(os.environ),
     sns_client=boto3.client("sns"),

@@ -20,9 +20,17 @@ from .change_types import change_type_name
 from .notification import check_content_type, decode_body, parse_notification
 from .settings import ReceiverSettings
 from .store import StateConflict, TenantStateStore
+from .telemetry import metric_line
 from .verification import TokenVerifier
 
 logger = logging.getLogger("tenant_status.receiver")
+
+# Counted by outcome, by outcome and change type, and by rejection reason.
+NOTIFICATION_DIMENSIONS = [
+    ["environment", "outcome"],
+    ["environment", "outcome", "change_type_name"],
+    ["environment", "reason"],
+]
 
 # The one place where a reason for refusing becomes an HTTP status.
 _STATUS_FOR: tuple[tuple[type[errors.Rejection], int], ...] = (
@@ -65,11 +73,17 @@ class _LogLine:
             "status": status,
             "environment": self.environment,
             "request_id": self.request_id,
-            "latency_ms": round((time.perf_counter() - self.started) * 1000, 1),
             **self.fields,
             **extra,
         }
-        logger.info(json.dumps(line, separators=(",", ":")))
+        latency_ms = round((time.perf_counter() - self.started) * 1000, 1)
+        logger.info(
+            metric_line(
+                line,
+                metrics={"notifications": 1, "latency_ms": latency_ms},
+                dimensions=NOTIFICATION_DIMENSIONS,
+            )
+        )
 
 
 def _header(headers: dict[str, Any] | None, name: str) -> str | None:

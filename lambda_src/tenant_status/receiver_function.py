@@ -13,7 +13,9 @@ import boto3
 
 from .receiver import build_receiver
 from .settings import ReceiverSettings
+from .telemetry import write_lines_to_stdout
 
+write_lines_to_stdout()
 _receiver = build_receiver(ReceiverSettings.from_environ(os.environ), boto3.client("dynamodb"))
 
 

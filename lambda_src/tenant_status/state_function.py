@@ -12,7 +12,9 @@ import boto3
 
 from .settings import StateReaderSettings
 from .state_reader import TenantStateReader
+from .telemetry import write_lines_to_stdout
 
+write_lines_to_stdout()
 _reader = TenantStateReader(
     settings=StateReaderSettings.from_environ(os.environ), dynamodb_client=boto3.client("dynamodb")
 )

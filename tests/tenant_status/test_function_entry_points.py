@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import sys
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -20,6 +22,16 @@ def _load(module: str, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str])
         monkeypatch.setenv(name, value)
     monkeypatch.delitem(sys.modules, module, raising=False)
     return importlib.import_module(module)
+
+
+@pytest.fixture(autouse=True)
+def logging_as_before() -> Iterator[None]:
+    """Loading an entry point sends its lines to stdout; other tests read them from logging."""
+    logger = logging.getLogger("tenant_status")
+    handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.propagate, logger.level = propagate, level
 
 
 @pytest.fixture
@@ -145,3 +157,40 @@ def test_the_state_entry_point_answers_a_tenants_state(
 
     assert answer["statusCode"] == 200
     assert json.loads(answer["body"])["Status"] == "suspended"
+
+
+def test_an_entry_point_writes_each_notification_as_one_metric_line_on_stdout(
+    local_stack: LocalStack,
+    aws_environ: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    function = _load(
+        "tenant_status.receiver_function",
+        monkeypatch,
+        {
+            **aws_environ,
+            "TABLE_NAME": local_stack.table_name,
+            "ACCEPTED_ISSUERS": json.dumps([local_stack.issuer]),
+            "JWKS_URL": local_stack.jwks.jwks_url,
+        },
+    )
+    capsys.readouterr()
+    body = {"ChangeType": 2, "ContextIdentifier": "Cust1", "Token": local_stack.sign("Cust1")}
+    function.handler(
+        proxy_event(
+            method="POST",
+            resource="/NotifyCustomerStateChange",
+            stage="Local",
+            headers={"Content-Type": "application/json"},
+            body=json.dumps(body).encode(),
+        ),
+        None,
+    )
+
+    (line,) = capsys.readouterr().out.splitlines()
+    record = json.loads(line)
+    assert (record["outcome"], record["change_type_name"]) == ("accepted", "Suspend")
+    (directive,) = record["_aws"]["CloudWatchMetrics"]
+    assert ["environment", "outcome", "change_type_name"] in directive["Dimensions"]
+    assert {m["Name"] for m in directive["Metrics"]} == {"notifications", "latency_ms"}
