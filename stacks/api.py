@@ -88,6 +88,7 @@ class NotificationApi(Construct):
                 logging_level=apigateway.MethodLoggingLevel.ERROR,
                 data_trace_enabled=False,
                 metrics_enabled=True,
+                tracing_enabled=True,
             ),
         )
         # The RestApi's own output is the stage's base URL, which is easy to paste

@@ -110,10 +110,6 @@ class OutboxPublisher(Construct):
                 "Granted on the stage's message key only, by the CDK's grant for sending "
                 "to the encrypted failure queue."
             ),
-            "Resource::*": (
-                "dynamodb:ListStreams cannot be scoped to a resource; every other action "
-                "names the table's stream."
-            ),
         }
         for finding, reason in reasons.items():
             Validations.of(self.function.role).acknowledge(  # type: ignore[arg-type]

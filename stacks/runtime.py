@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import AssetHashType, Duration, RemovalPolicy
+from aws_cdk import Acknowledgment, AssetHashType, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -86,7 +86,7 @@ def python_function(
     role, log_group = own_role_and_logs(
         scope, construct_id, description=spec.description, retain_logs=retain_logs
     )
-    return lambda_.Function(
+    function = lambda_.Function(
         scope,
         construct_id,
         runtime=RUNTIME,
@@ -104,4 +104,16 @@ def python_function(
         log_group=log_group,
         role=role,
         reserved_concurrent_executions=reserved_concurrency,
+        tracing=lambda_.Tracing.ACTIVE,
     )
+    Validations.of(role).acknowledge(
+        Acknowledgment(
+            id="AwsSolutions-IAM5[Resource::*]",
+            reason=(
+                "Only actions that take no resource are granted on '*': X-Ray's "
+                "PutTraceSegments and PutTelemetryRecords for tracing and, for the stream "
+                "reader, dynamodb:ListStreams; the stack's grant tests pin them."
+            ),
+        )
+    )
+    return function

@@ -136,6 +136,7 @@ def test_execution_logs_never_hold_request_bodies(stage: SynthesizedStage) -> No
 
     assert settings["DataTraceEnabled"] is False
     assert settings["LoggingLevel"] == "ERROR"
+    assert resource["Properties"]["TracingEnabled"] is True
 
 
 def test_access_logs_are_one_json_object_per_request_with_a_numeric_status(

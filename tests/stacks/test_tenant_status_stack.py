@@ -35,6 +35,10 @@ def _statements(stage: SynthesizedStage, function: dict[str, Any]) -> list[dict[
     return statements
 
 
+# What active tracing adds to every function's role; X-Ray takes no resource.
+TRACING = {("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")}
+
+
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -129,6 +133,7 @@ def test_every_function_runs_python_314_on_arm64_with_the_dependency_layer(
         assert props["Architectures"] == ["arm64"]
         assert len(props["Layers"]) == 1
         assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        assert props["TracingConfig"] == {"Mode": "Active"}
 
 
 def test_the_verifier_is_configured_for_its_superoffice_environment(
@@ -199,12 +204,14 @@ def test_the_verifier_can_only_read_and_write_its_table(stage: SynthesizedStage)
 
     grants = _grants(_statements(stage, verifier))
 
-    data = {g for g in grants if not g[0].startswith("logs:")}
+    data = {g for g in grants if not g[0].startswith(("logs:", "xray:"))}
     assert data == {
         ("dynamodb:GetItem", f"{table_id}.Arn"),
         ("dynamodb:PutItem", f"{table_id}.Arn"),
     }
-    assert all("LogGroup" in resource or "Logs" in resource for _, resource in grants - data)
+    assert {g for g in grants if g[0].startswith("xray:")} == TRACING
+    logs = grants - data - TRACING
+    assert all("LogGroup" in resource or "Logs" in resource for _, resource in logs)
 
 
 def test_the_publisher_can_only_publish_to_its_topics(stage: SynthesizedStage) -> None:
@@ -219,8 +226,8 @@ def test_the_publisher_can_only_publish_to_its_topics(stage: SynthesizedStage) -
     assert {r for a, r in grants if a == "sns:Publish"} == topics
     assert {a for a, _ in grants if a.startswith("sns:")} == {"sns:Publish"}
     assert {r for a, r in grants if a.startswith("dynamodb:")} <= {f"{table_id}.StreamArn", "*"}
-    # ListStreams cannot be limited to one stream; it is the only action on "*".
-    assert {a for a, r in grants if r == "*"} == {"dynamodb:ListStreams"}
+    # ListStreams and tracing cannot be limited to a resource; nothing else is on "*".
+    assert {(a, r) for a, r in grants if r == "*"} == {("dynamodb:ListStreams", "*"), *TRACING}
     assert {r for a, r in grants if a.startswith("sqs:")} == {f"{queue_id}.Arn"}
     # Encrypting for the topics and the failure queue, with the stage's key alone.
     assert {r for a, r in grants if a.startswith("kms:")} == {f"{key_id}.Arn"}
