@@ -1,7 +1,8 @@
 """Per-stage alarms on everything that means a notification may be lost, late or forged.
 
 All alarms go to one encrypted alarm topic that config subscribes email, chat or
-paging endpoints to. It does not build dashboards.
+paging endpoints to; a dashboard per stage shows the same signals and the
+functions' own metrics.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from tenant_status.telemetry import NAMESPACE
+
 from .config import AlarmConfig
 from .fan_out import subscribe
 
-METRIC_NAMESPACE = "SuperOfficeTenantStatus"
+METRIC_NAMESPACE = NAMESPACE
 FIVE_MINUTES = Duration.minutes(5)
 # Past this the outbox is behind; records expire from the stream after 24 hours.
 ITERATOR_AGE_LIMIT = Duration.minutes(15)
@@ -157,3 +160,98 @@ class StageAlarms(Construct):
         )
         alarm.add_alarm_action(actions.SnsAction(self.topic))
         self.alarms[name] = alarm
+
+
+def _search(environment_name: str, dimensions: str, metric: str, extra: str = "") -> str:
+    """A CloudWatch SEARCH over this stage's embedded metrics, one line per dimension value."""
+    query = f'{{{NAMESPACE},{dimensions}}} MetricName="{metric}" environment="{environment_name}"'
+    return f"SEARCH('{query}{extra}', 'Sum', 300)"
+
+
+class StageDashboard(Construct):
+    """One page per stage: what arrived, what was refused and why, what was published, health."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        environment_name: str,
+        rest_api: apigateway.RestApi,
+        functions: dict[str, lambda_.Function],
+        publisher: lambda_.Function,
+        failure_queue: sqs.IQueue,
+        alarms: list[cloudwatch.IAlarm],
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        def searched(
+            title: str, dimensions: str, metric: str, extra: str = ""
+        ) -> cloudwatch.GraphWidget:
+            return cloudwatch.GraphWidget(
+                title=title,
+                width=8,
+                left=[
+                    cloudwatch.MathExpression(
+                        expression=_search(environment_name, dimensions, metric, extra),
+                        using_metrics={},
+                        period=FIVE_MINUTES,
+                    )
+                ],
+            )
+
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard")
+        self.dashboard.add_widgets(
+            cloudwatch.TextWidget(
+                markdown=f"# SuperOffice {environment_name} tenant status", width=24, height=1
+            )
+        )
+        self.dashboard.add_widgets(
+            searched("Notifications by outcome", "environment,outcome", "notifications"),
+            searched(
+                "Accepted by change type",
+                "environment,outcome,change_type_name",
+                "notifications",
+                ' outcome="accepted"',
+            ),
+            searched("Refused by reason", "environment,reason", "notifications"),
+        )
+        self.dashboard.add_widgets(
+            searched("Published by topic", "environment,topic", "events_published"),
+            searched("Publish failures by topic", "environment,topic", "publish_failures"),
+            cloudwatch.GraphWidget(
+                title="Outbox: iterator age and failure queue",
+                width=8,
+                left=[publisher.metric("IteratorAge", statistic=cloudwatch.Stats.MAXIMUM)],
+                right=[failure_queue.metric_approximate_number_of_messages_visible()],
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="API: requests, 4xx, 5xx",
+                width=8,
+                left=[
+                    rest_api.metric_count(period=FIVE_MINUTES),
+                    rest_api.metric_client_error(period=FIVE_MINUTES),
+                    rest_api.metric_server_error(period=FIVE_MINUTES),
+                ],
+            ),
+            cloudwatch.GraphWidget(
+                title="Function duration p99",
+                width=8,
+                left=[
+                    f.metric_duration(statistic="p99", label=name) for name, f in functions.items()
+                ],
+            ),
+            cloudwatch.GraphWidget(
+                title="Function errors and throttles",
+                width=8,
+                left=[f.metric_errors(label=f"{name} errors") for name, f in functions.items()],
+                right=[
+                    f.metric_throttles(label=f"{name} throttles") for name, f in functions.items()
+                ],
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(alarms=alarms, title="Alarms", width=24)
+        )

@@ -11,7 +11,7 @@ from .api import NotificationApi
 from .config import EnvironmentConfig
 from .encryption import MessageKey
 from .fan_out import TenantEventTopics
-from .monitoring import StageAlarms
+from .monitoring import StageAlarms, StageDashboard
 from .outbox import OutboxPublisher
 from .runtime import FunctionCode
 from .state_api import TenantStateApi
@@ -96,6 +96,20 @@ class TenantStatusStack(Stack):
             receiver=verifier.function,
             publisher=outbox.function,
             failure_queue=outbox.failure_queue,
+        )
+        StageDashboard(
+            self,
+            "Dashboard",
+            environment_name=config.name,
+            rest_api=api.rest_api,
+            functions={
+                "receiver": verifier.function,
+                "publisher": outbox.function,
+                "state": state_api.function,
+            },
+            publisher=outbox.function,
+            failure_queue=outbox.failure_queue,
+            alarms=list(alarms.alarms.values()),
         )
 
         # The receiver reads and conditionally writes tenant items, nothing more;

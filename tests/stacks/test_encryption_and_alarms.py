@@ -176,3 +176,41 @@ def test_cdk_nag_fails_the_synth_on_a_finding_nobody_acknowledged(
     report = json.loads((tmp_path / "validation-report.json").read_text())
     rules = {v["ruleName"] for r in report["pluginReports"] for v in r["violations"]}
     assert "AwsSolutions-SQS4" in rules
+
+
+def _dashboard(stage: SynthesizedStage) -> tuple[dict[str, Any], list[str]]:
+    """The dashboard's JSON, with each reference to a resource replaced by its logical id."""
+    _, dashboard = stage.only("AWS::CloudWatch::Dashboard")
+    parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+    references = [json.dumps(p) for p in parts if not isinstance(p, str)]
+    text = "".join(
+        p if isinstance(p, str) else str(p.get("Ref") or p.get("Fn::GetAtt", ["?"])[0])
+        for p in parts
+    )
+    body: dict[str, Any] = json.loads(text)
+    return body, references
+
+
+def test_each_stage_has_a_dashboard_of_its_own_metrics_and_alarms(stage: SynthesizedStage) -> None:
+    body, references = _dashboard(stage)
+    widgets = body["widgets"]
+    expressions = [
+        metric[0]["expression"]
+        for widget in widgets
+        for metric in widget["properties"].get("metrics", [])
+        if isinstance(metric[0], dict) and "expression" in metric[0]
+    ]
+
+    for dimensions in (
+        "environment,outcome",
+        "environment,outcome,change_type_name",
+        "environment,reason",
+        "environment,topic",
+    ):
+        assert any(f"{{SuperOfficeTenantStatus,{dimensions}}}" in e for e in expressions)
+    assert all(f'environment="{stage.name}"' in e for e in expressions)
+    (alarm_widget,) = [w for w in widgets if w["properties"].get("alarms")]
+    assert len(alarm_widget["properties"]["alarms"]) == len(
+        stage.resources("AWS::CloudWatch::Alarm")
+    )
+    assert all(any(a in r for r in references) for a in stage.resources("AWS::CloudWatch::Alarm"))
