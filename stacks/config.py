@@ -25,6 +25,11 @@ _IAM_PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.
 _ACCOUNT_ID = re.compile(r"\d{12}")
 
 
+def stack_name(environment_name: str) -> str:
+    """The CloudFormation stack of one environment, as deployed and as tools look it up."""
+    return f"{environment_name}-TenantStatus"
+
+
 class ConfigError(ValueError):
     """cdk.json describes an environment that cannot be deployed."""
 

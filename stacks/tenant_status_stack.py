@@ -8,7 +8,7 @@ from aws_cdk import CfnOutput, Environment, Stack, Stage, Tags
 from constructs import Construct
 
 from .api import NotificationApi
-from .config import EnvironmentConfig
+from .config import EnvironmentConfig, stack_name
 from .encryption import MessageKey
 from .fan_out import TenantEventTopics
 from .monitoring import StageAlarms, StageDashboard
@@ -153,7 +153,9 @@ class TenantStatusStage(Stage):
 
     def __init__(self, scope: Construct, *, config: EnvironmentConfig) -> None:
         super().__init__(scope, config.name, env=_aws_environment(config))
-        self.stack = TenantStatusStack(self, "TenantStatus", config=config)
+        self.stack = TenantStatusStack(
+            self, "TenantStatus", config=config, stack_name=stack_name(config.name)
+        )
 
 
 def _aws_environment(config: EnvironmentConfig) -> Environment | None:

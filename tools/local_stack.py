@@ -46,6 +46,8 @@ NOTIFY_PATH = "/NotifyCustomerStateChange"
 ENVIRONMENT = "Local"
 REGION = "eu-west-1"
 NAME_PREFIX = "tenant-status-local"
+# Written into the state directory while the stack runs; `tools.ops --local` reads it.
+STACK_FILE = "stack.json"
 
 logger = logging.getLogger("tools.local_stack")
 
@@ -153,6 +155,7 @@ class LocalStack:
             sqs_client=self.sqs,
         )
         self.relay = StreamRelay(self.streams, self.stream_arn, publisher).start()
+        self._update_stack_file(running=True)
         return self
 
     def _handle(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
@@ -162,6 +165,7 @@ class LocalStack:
         return response
 
     def stop(self) -> None:
+        self._update_stack_file(running=False)
         for part in ("relay", "api", "jwks"):
             if hasattr(self, part):
                 getattr(self, part).stop()
@@ -172,6 +176,33 @@ class LocalStack:
     @property
     def url(self) -> str:
         return self.api.url_for(NOTIFY_PATH)
+
+    def _update_stack_file(self, *, running: bool) -> None:
+        """Writes `stack.json` (where other tools find this stack) while running; removes it after.
+
+        Only a file this stack wrote is removed: a second start that fails, say on a
+        port in use, must not hide the stack that is still serving from the same directory.
+        """
+        path = self.state_dir / STACK_FILE
+        if not running:
+            if getattr(self, "_wrote_stack_file", False):
+                path.unlink(missing_ok=True)
+                self._wrote_stack_file = False
+            return
+        description = {
+            "url": self.url,
+            "aws_endpoint": self.aws_endpoint,
+            "region": REGION,
+            "environment": ENVIRONMENT,
+            "table_name": self.table_name,
+            "topic_arns": self.topic_arns,
+            "failure_queue_url": self.failure_queue_url,
+        }
+        # Written aside and renamed, so a reader never sees half a file.
+        partial = path.with_name(f".{STACK_FILE}.partial")
+        partial.write_text(json.dumps(description, indent=2) + "\n")
+        partial.replace(path)
+        self._wrote_stack_file = True
 
     def _create_resources(self) -> None:
         self.table_name = f"{NAME_PREFIX}-state"

@@ -24,6 +24,7 @@ class SynthesizedStage:
     template: Template
     json: dict[str, Any]
     template_file: Path
+    stack_name: str
 
     def resources(self, kind: str) -> dict[str, dict[str, Any]]:
         return {k: r for k, r in self.json["Resources"].items() if r["Type"] == kind}
@@ -64,6 +65,7 @@ def synthesized(
                 template=Template.from_json(artifact.template),
                 json=artifact.template,
                 template_file=Path(artifact.template_full_path),
+                stack_name=artifact.stack_name,
             )
     return stages
 

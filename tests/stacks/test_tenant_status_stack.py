@@ -7,6 +7,7 @@ from typing import Any
 
 from cfnlint.api import ManualArgs, lint_file
 
+from stacks.config import stack_name
 from tenant_status.change_types import TOPIC_KEYS
 from tests.stacks.conftest import ENVIRONMENTS, SynthesizedStage
 
@@ -97,6 +98,10 @@ def test_the_api_stage_is_named_after_the_environment_and_posts_to_the_verifier(
     assert sorted(
         (m["Properties"]["HttpMethod"], m["Properties"]["AuthorizationType"]) for m in methods
     ) == [("GET", "AWS_IAM"), ("POST", "NONE")]
+
+
+def test_each_stack_has_the_name_the_operations_tools_look_up(stage: SynthesizedStage) -> None:
+    assert stage.stack_name == stack_name(stage.name) == f"{stage.name}-TenantStatus"
 
 
 def test_the_state_change_url_is_an_output(stage: SynthesizedStage) -> None:
