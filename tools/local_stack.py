@@ -24,6 +24,7 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
+from jsonschema import Draft202012Validator
 from moto.server import ThreadedMotoServer
 
 from tenant_status import table
@@ -46,6 +47,7 @@ NOTIFY_PATH = "/NotifyCustomerStateChange"
 ENVIRONMENT = "Local"
 REGION = "eu-west-1"
 NAME_PREFIX = "tenant-status-local"
+ROOT = Path(__file__).resolve().parent.parent
 # Written into the state directory while the stack runs; `tools.ops --local` reads it.
 STACK_FILE = "stack.json"
 
@@ -250,6 +252,7 @@ class LocalStack:
             ).get("Messages", [])
             for message in batch:
                 envelope = json.loads(message["Body"])
+                _check_contract(json.loads(envelope["Message"]))
                 deliveries.append(
                     Delivery(
                         topic_key=topic_for_arn.get(envelope["TopicArn"], envelope["TopicArn"]),
@@ -268,6 +271,18 @@ class LocalStack:
             if not batch:
                 time.sleep(0.1)
         return deliveries
+
+
+_CONTRACT = Draft202012Validator(
+    json.loads((ROOT / "schemas" / "tenant-event.schema.json").read_text())
+)
+
+
+def _check_contract(message: dict[str, Any]) -> None:
+    """Every message read here, so every message in the tests, must fit the published schema."""
+    problems = sorted(error.message for error in _CONTRACT.iter_errors(message))
+    if problems:
+        raise ValueError(f"a published message breaks the message contract: {problems}")
 
 
 class StreamRelay:

@@ -94,9 +94,12 @@ def test_the_publisher_entry_point_publishes_to_the_topic(
         "eventName": "INSERT",
         "dynamodb": {
             "SequenceNumber": "1",
-            "Keys": {"pk": {"S": "TENANT#Cust1"}, "sk": {"S": "EVENT#e1"}},
+            "Keys": {
+                "pk": {"S": "TENANT#Cust1"},
+                "sk": {"S": "EVENT#e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1"},
+            },
             "NewImage": {
-                "EventId": {"S": "e1"},
+                "EventId": {"S": "e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1"},
                 "Environment": {"S": "Local"},
                 "ChangeType": {"N": "4"},
                 "ChangeTypeName": {"S": "Delete"},

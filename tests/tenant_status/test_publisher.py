@@ -97,8 +97,8 @@ def test_records_that_are_not_new_events_are_skipped(local_stack: LocalStack) ->
 def _record(sequence_number: str, change_type: ChangeType) -> dict[str, Any]:
     image = {
         "pk": "TENANT#Cust1",
-        "sk": f"EVENT#{sequence_number}",
-        "EventId": sequence_number,
+        "sk": f"EVENT#{int(sequence_number):032x}",
+        "EventId": f"{int(sequence_number):032x}",
         "Environment": "Local",
         "ChangeType": int(change_type),
         "ChangeTypeName": change_type.name,
