@@ -32,7 +32,7 @@ from tenant_status.change_types import TOPIC_KEYS, ChangeType, change_type_name
 from tenant_status.publisher import Publisher
 from tenant_status.receiver import build_receiver
 from tenant_status.settings import PublisherSettings, ReceiverSettings, VerifierSettings
-from tenant_status.store import from_attributes
+from tenant_status.store import CLIENT_CONFIG, from_attributes
 
 from .api_gateway import ProxyServer
 from .superoffice_standin import (
@@ -140,7 +140,8 @@ class LocalStack:
                     accepted_issuers=(self.issuer,), jwks_url=self.jwks.jwks_url
                 ),
             ),
-            self.dynamodb,
+            # The function's client, configured as the function configures it.
+            session.client("dynamodb", endpoint_url=endpoint, config=CLIENT_CONFIG),
         )
         self.api = ProxyServer(
             stage=ENVIRONMENT,

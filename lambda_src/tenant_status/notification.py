@@ -165,6 +165,8 @@ def _text(
         return None
     if max_length is not None and len(value) > max_length:
         raise errors.FieldInvalid(f"{name} is too long.")
-    if any(unicodedata.category(c) in _UNPRINTABLE for c in value):
+    # isprintable() is false for every character in _UNPRINTABLE (and some more), so
+    # the per-character look-up only runs on text that may hold one.
+    if not value.isprintable() and any(unicodedata.category(c) in _UNPRINTABLE for c in value):
         raise errors.FieldInvalid(f"{name} holds control or invisible characters.")
     return value

@@ -13,10 +13,13 @@ import boto3
 
 from .receiver import build_receiver
 from .settings import ReceiverSettings
+from .store import CLIENT_CONFIG
 from .telemetry import write_lines_to_stdout
 
 write_lines_to_stdout()
-_receiver = build_receiver(ReceiverSettings.from_environ(os.environ), boto3.client("dynamodb"))
+_receiver = build_receiver(
+    ReceiverSettings.from_environ(os.environ), boto3.client("dynamodb", config=CLIENT_CONFIG)
+)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from . import table
@@ -32,6 +33,12 @@ from .notification import Notification
 MAX_WRITE_ATTEMPTS = 8
 RETRY_PAUSE_SECONDS = 0.02
 UNKNOWN_STATUS = "unknown"
+
+# For the function's own DynamoDB client. The store builds every request from
+# fixed shapes and DynamoDB checks each one again; checking it on the client
+# too costs, per notification, about as much as serializing the request. Tests
+# drive the store with validating clients, so a wrong shape still fails there.
+CLIENT_CONFIG = Config(parameter_validation=False)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()

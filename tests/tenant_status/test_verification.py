@@ -183,6 +183,34 @@ def test_garbage_is_a_malformed_token(verifier: TokenVerifier, token: str) -> No
         verifier.verify(token, TENANT)
 
 
+def _with_header(token: str, header_segment: str) -> str:
+    return header_segment + token[token.index(".") :]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda t: _with_header(t, _b64(b"[1, 2]")), id="header-not-an-object"),
+        pytest.param(lambda t: _with_header(t, _b64(b"\xff\xfe{}")), id="header-not-utf8"),
+        pytest.param(lambda t: _with_header(t, _b64(b'{"alg": "RS256"')), id="header-not-json"),
+        pytest.param(lambda t: _with_header(t, _b64(b"[" * 5000)), id="header-nested-deep"),
+        pytest.param(lambda t: _with_header(t, "eyJhbGciOiJSUzI1NiJ9!"), id="header-not-b64"),
+        pytest.param(lambda t: _with_header(t, "eyJhbGciOiJSUzI1NiJ9="), id="header-padded"),
+        pytest.param(lambda t: _with_header(t, "eyJhbGciOiJSUzI1NiJ9a"), id="header-bad-length"),
+        pytest.param(lambda t: "." + t.split(".", 1)[1], id="header-empty"),
+        pytest.param(lambda t: t + ".e30", id="four-segments"),
+        pytest.param(lambda t: t.rsplit(".", 1)[0], id="two-segments"),
+    ],
+)
+def test_a_token_whose_header_cannot_be_read_is_malformed(
+    verifier: TokenVerifier, signing_key: SigningKey, make: Callable[[str], str]
+) -> None:
+    token = make(signing_key.sign(issuer=ISSUER, context_identifier=TENANT))
+
+    with pytest.raises(errors.TokenMalformed):
+        verifier.verify(token, TENANT)
+
+
 def test_a_key_of_another_type_under_the_token_kid_is_refused(signing_key: SigningKey) -> None:
     ec_jwk = json.loads(
         jwt.algorithms.ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key())
