@@ -13,13 +13,15 @@ ENV ?= SOD
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: help install local test lint typecheck unit synth diff bootstrap deploy clean
+.PHONY: help install local test lint typecheck unit bench synth diff bootstrap deploy clean
 
 help:
 	@echo "make local              run the whole flow on loopback; ONCE=1 posts the examples and"
 	@echo "                        exits, PORT=n picks the port, VERBOSE=1 shows the JSON logs"
 	@echo "make test               lint, type-check and run every test (ARGS=... goes to pytest)"
 	@echo "make lint | typecheck | unit   one part of make test"
+	@echo "make bench              time the receiver against a bare boto3 + PyJWT floor, and"
+	@echo "                        size what it deploys; exits non-zero if a goal is missed"
 	@echo "make synth              write the SOD, Stage and Production templates to cdk.out/"
 	@echo "make diff ENV=SOD       what a deploy of one environment would change (AWS credentials)"
 	@echo "make bootstrap          prepare the AWS account and region for the CDK, once"
@@ -59,6 +61,9 @@ unit: install
 	$(PY) -m pytest $(ARGS)
 
 test: lint typecheck unit
+
+bench: install
+	$(PY) -m tools.bench $(ARGS)
 
 synth: install
 	npx cdk synth --quiet 2>&1 | { grep -v '^Supply a stack id' || true; }
