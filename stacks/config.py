@@ -21,7 +21,10 @@ LOGGING_ROLE_CHOICES = ("create", "existing")
 QUEUE_ENCRYPTIONS = ("sse-sqs", "stack-key", "customer-managed-key", "none")
 AWS_MANAGED_QUEUE_KEY = "aws-managed-key"
 _STAGE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,31}")
-_IAM_PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+")
+# A path (name/name/...) and a name; no empty part, so the functions can match it.
+_IAM_PRINCIPAL_ARN = re.compile(
+    r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/(?:[\w+=,.@-]+/)*[\w+=,.@-]+"
+)
 _ACCOUNT_ID = re.compile(r"\d{12}")
 
 

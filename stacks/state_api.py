@@ -7,6 +7,8 @@ It serves the current state only; history stays in the table.
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_dynamodb as dynamodb
@@ -44,7 +46,11 @@ class TenantStateApi(Construct):
             "Function",
             code=code,
             spec=STATE_READER,
-            environment={"ENVIRONMENT_NAME": config.name, "TABLE_NAME": table.table_name},
+            environment={
+                "ENVIRONMENT_NAME": config.name,
+                "TABLE_NAME": table.table_name,
+                "STATE_READERS": json.dumps(list(config.state_readers)),
+            },
             retain_logs=config.retain_data,
         )
         tenant = rest_api.root.add_resource(TENANTS_PATH).add_resource("{ContextIdentifier}")

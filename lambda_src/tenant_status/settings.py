@@ -110,12 +110,18 @@ class StateReaderSettings:
 
     environment: str
     table_name: str
+    # IAM role or user ARNs that may read; the API's resource policy admits the same.
+    readers: tuple[str, ...] = ()
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> StateReaderSettings:
+        readers = _json(environ, "STATE_READERS", [])
+        if not isinstance(readers, list) or not all(isinstance(r, str) for r in readers):
+            raise SettingsError("STATE_READERS must be a JSON list of IAM role or user ARNs")
         return cls(
             environment=_required(environ, "ENVIRONMENT_NAME"),
             table_name=_required(environ, "TABLE_NAME"),
+            readers=tuple(readers),
         )
 
 

@@ -1,13 +1,17 @@
 """Answers `GET /tenants/{ContextIdentifier}` with the tenant's stored state.
 
-API Gateway has already authenticated the caller with IAM; this only reads the
-state item, one consistent GetItem per request. It never reads or returns history.
+API Gateway has already authenticated the caller with IAM, and the API's
+resource policy admits only the configured roles; the function checks the
+caller against the same list again, so a method whose authorization was
+changed by hand still serves nobody else. It reads the state item only, one
+consistent GetItem per request, never history.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from decimal import Decimal
 from typing import Any
@@ -40,6 +44,25 @@ STATE_FIELDS = (
 )
 
 
+# A configured ARN, and the ARN API Gateway gives for an IAM-authorized caller: a
+# user's own ARN, or a role's session ARN, which leaves out the role's path.
+_IAM_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):(role|user)/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)")
+_SESSION_ARN = re.compile(r"arn:aws[a-z-]*:sts::(\d{12}):assumed-role/([\w+=,.@-]+)/[\w+=,.@-]+")
+
+
+def principal_of(arn: str) -> tuple[str, str, str] | None:
+    """(account, "role" or "user", name) of an IAM ARN or a role session's ARN.
+
+    Role and user names are unique within an account whatever their path, so
+    these three name one principal.
+    """
+    if match := _IAM_ARN.fullmatch(arn):
+        return match[1], match[2], match[3]
+    if match := _SESSION_ARN.fullmatch(arn):
+        return match[1], "role", match[2]
+    return None
+
+
 def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
     return {
         "statusCode": status,
@@ -52,16 +75,32 @@ class TenantStateReader:
     def __init__(self, *, settings: StateReaderSettings, dynamodb_client: Any) -> None:
         self._settings = settings
         self._client = dynamodb_client
+        self._readers = frozenset(
+            principal for arn in settings.readers if (principal := principal_of(arn))
+        )
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         tenant = str((event.get("pathParameters") or {}).get("ContextIdentifier") or "")
-        status, body = self._answer(tenant)
+        identity = (event.get("requestContext") or {}).get("identity") or {}
+        caller = identity.get("userArn") if isinstance(identity, dict) else None
+        caller = caller if isinstance(caller, str) else None
+        if caller is None or principal_of(caller) not in self._readers:
+            status, body = (
+                403,
+                {
+                    "error": "forbidden",
+                    "message": "Only the roles configured as state readers may read tenant state.",
+                },
+            )
+        else:
+            status, body = self._answer(tenant)
         logger.info(
             json.dumps(
                 {
                     "event": "state_read",
                     "status": status,
+                    "caller": caller,
                     "tenant": tenant if is_context_identifier(tenant) else None,
                     "environment": self._settings.environment,
                     "latency_ms": round((time.perf_counter() - started) * 1000, 1),

@@ -59,6 +59,8 @@ def test_pinned_keys_alone_need_no_jwks_url() -> None:
             "alarms.subscriptions[0].endpoint",
         ),
         ({**MINIMAL, "state_readers": ["my-role"]}, "state_readers"),
+        ({**MINIMAL, "state_readers": ["arn:aws:iam::111111111111:role/r/"]}, "state_readers"),
+        ({**MINIMAL, "state_readers": ["arn:aws:iam::111111111111:role//r"]}, "state_readers"),
         ({**MINIMAL, "state_readers": "arn:aws:iam::111111111111:role/r"}, "state_readers"),
         ({**MINIMAL, "subscriber_accounts": ["1234"]}, "subscriber_accounts"),
         (

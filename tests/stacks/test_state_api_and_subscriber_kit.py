@@ -13,6 +13,8 @@ from stacks.config import parse_environment
 from stacks.fan_out import topic_parameter_name
 from stacks.tenant_status_stack import TenantStatusStack
 from tenant_status.change_types import TOPIC_KEYS
+from tenant_status.settings import StateReaderSettings
+from tenant_status.state_reader import TenantStateReader
 from tests.stacks.conftest import SynthesizedStage
 
 READER = "arn:aws:iam::111111111111:role/billing-service"
@@ -89,6 +91,32 @@ def test_configured_roles_are_admitted_and_every_other_principal_denied(
     assert deny["Effect"] == "Deny"
     assert deny["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": [READER]}}
     assert allow["Resource"] == deny["Resource"] == "execute-api:/*/GET/tenants/*"
+
+
+def test_the_function_admits_whom_the_resource_policy_admits(configured: dict[str, Any]) -> None:
+    (function,) = [
+        f["Properties"]
+        for f in _resources(configured, "AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "tenant_status.state_function.handler"
+    ]
+    environ = {k: v for k, v in function["Environment"]["Variables"].items() if isinstance(v, str)}
+    reader = TenantStateReader(
+        settings=StateReaderSettings.from_environ({**environ, "TABLE_NAME": "t"}),
+        dynamodb_client=None,
+    )
+
+    def status(caller: str) -> int:
+        event = {
+            "pathParameters": {"ContextIdentifier": "Cust1!"},
+            "requestContext": {"identity": {"userArn": caller}},
+        }
+        return int(reader.handle(event)["statusCode"])
+
+    admitted = _api_policy(configured)["ConfiguredRolesReadTenantState"]["Principal"]["AWS"]
+    assert admitted == READER
+    # Admitted, the path is checked next (400); anyone else stops at 403.
+    assert status("arn:aws:sts::111111111111:assumed-role/billing-service/s1") == 400
+    assert status("arn:aws:sts::111111111111:assumed-role/other-service/s1") == 403
 
 
 def test_the_state_function_can_only_get_items(stage: SynthesizedStage) -> None:

@@ -149,14 +149,25 @@ def test_the_state_entry_point_answers_a_tenants_state(
     function = _load(
         "tenant_status.state_function",
         monkeypatch,
-        {**aws_environ, "TABLE_NAME": local_stack.table_name},
+        {
+            **aws_environ,
+            "TABLE_NAME": local_stack.table_name,
+            "STATE_READERS": '["arn:aws:iam::111111111111:role/billing"]',
+        },
     )
     post(
         local_stack.url,
         {"ChangeType": 2, "ContextIdentifier": "Cust1", "Token": local_stack.sign("Cust1")},
     )
+    session = "arn:aws:sts::111111111111:assumed-role/billing/i-1"
 
-    answer = function.handler({"pathParameters": {"ContextIdentifier": "Cust1"}}, None)
+    answer = function.handler(
+        {
+            "pathParameters": {"ContextIdentifier": "Cust1"},
+            "requestContext": {"identity": {"userArn": session}},
+        },
+        None,
+    )
 
     assert answer["statusCode"] == 200
     assert json.loads(answer["body"])["Status"] == "suspended"

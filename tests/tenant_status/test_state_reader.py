@@ -1,4 +1,5 @@
-"""The tenant state API's function: the stored state for a known tenant, 404 otherwise."""
+"""The tenant state API's function: the stored state for a known tenant, 404 otherwise,
+and nothing for a caller that is not a configured reader."""
 
 from __future__ import annotations
 
@@ -12,13 +13,24 @@ from tenant_status.settings import StateReaderSettings
 from tenant_status.state_reader import STATE_FIELDS, TenantStateReader
 from tools.local_stack import LocalStack, post
 
+# Configured with its path; API Gateway names a caller by its role session.
+READER = "arn:aws:iam::111111111111:role/services/billing"
+READER_SESSION = "arn:aws:sts::111111111111:assumed-role/billing/i-0abc"
+READER_USER = "arn:aws:iam::111111111111:user/ops/alice"
+FORBIDDEN = {
+    "error": "forbidden",
+    "message": "Only the roles configured as state readers may read tenant state.",
+}
 
-def _get(reader: TenantStateReader, tenant: str | None) -> tuple[int, dict[str, Any]]:
+
+def _get(
+    reader: TenantStateReader, tenant: str | None, identity: Any = None
+) -> tuple[int, dict[str, Any]]:
     event: dict[str, Any] = {
         "httpMethod": "GET",
         "resource": "/tenants/{ContextIdentifier}",
         "pathParameters": None if tenant is None else {"ContextIdentifier": tenant},
-        "requestContext": {"identity": {"userArn": "arn:aws:iam::111111111111:role/reader"}},
+        "requestContext": {"identity": identity or {"userArn": READER_SESSION}},
     }
     answer = reader.handle(event)
     return answer["statusCode"], json.loads(answer["body"])
@@ -27,9 +39,26 @@ def _get(reader: TenantStateReader, tenant: str | None) -> tuple[int, dict[str, 
 @pytest.fixture
 def reader(local_stack: LocalStack) -> TenantStateReader:
     return TenantStateReader(
-        settings=StateReaderSettings(environment="Local", table_name=local_stack.table_name),
+        settings=StateReaderSettings(
+            environment="Local",
+            table_name=local_stack.table_name,
+            readers=(READER, READER_USER),
+        ),
         dynamodb_client=local_stack.dynamodb,
     )
+
+
+def _suspend(local_stack: LocalStack, tenant: str) -> None:
+    body = {"ChangeType": 2, "ContextIdentifier": tenant, "Token": local_stack.sign(tenant)}
+    assert post(local_stack.url, body)[0] == 200
+
+
+def _counting_reads(local_stack: LocalStack) -> list[str]:
+    reads: list[str] = []
+    local_stack.dynamodb.meta.events.register(
+        "before-call.dynamodb.GetItem", lambda **_: reads.append("GetItem")
+    )
+    return reads
 
 
 def test_a_known_tenant_is_answered_with_its_current_state(
@@ -73,10 +102,7 @@ def test_an_unknown_tenant_is_404(reader: TenantStateReader) -> None:
 def test_what_cannot_be_a_tenant_id_is_400_without_a_read(
     local_stack: LocalStack, reader: TenantStateReader, tenant: str | None
 ) -> None:
-    reads: list[str] = []
-    local_stack.dynamodb.meta.events.register(
-        "before-call.dynamodb.GetItem", lambda **_: reads.append("GetItem")
-    )
+    reads = _counting_reads(local_stack)
 
     status, answer = _get(reader, tenant)
 
@@ -92,3 +118,76 @@ def test_dynamodb_failing_is_a_502_without_details(
     status, answer = _get(reader, "Cust12345")
 
     assert (status, answer) == (502, {"error": "unavailable", "message": "Retry later."})
+
+
+@pytest.mark.parametrize(
+    "caller",
+    [READER_SESSION, READER, READER_USER, "arn:aws:iam::111111111111:user/alice"],
+)
+def test_a_configured_reader_is_answered_whatever_its_session_or_path(
+    local_stack: LocalStack, reader: TenantStateReader, caller: str
+) -> None:
+    _suspend(local_stack, "Cust7")
+
+    status, state = _get(reader, "Cust7", {"userArn": caller})
+
+    assert (status, state["Status"]) == (200, "suspended")
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [
+        pytest.param({"sourceIp": "203.0.113.9"}, id="no-iam-caller"),
+        pytest.param({"userArn": None}, id="null-caller"),
+        pytest.param({"userArn": 42}, id="caller-not-text"),
+        pytest.param({"userArn": ""}, id="empty-caller"),
+        pytest.param(
+            {"userArn": "arn:aws:sts::111111111111:assumed-role/billing2/s"}, id="other-role"
+        ),
+        pytest.param(
+            {"userArn": "arn:aws:sts::111111111111:assumed-role/bill/s"}, id="name-prefix"
+        ),
+        pytest.param(
+            {"userArn": "arn:aws:sts::222222222222:assumed-role/billing/s"}, id="other-account"
+        ),
+        pytest.param({"userArn": "arn:aws:iam::111111111111:user/billing"}, id="user-not-role"),
+        pytest.param(
+            {"userArn": "arn:aws:sts::111111111111:assumed-role/alice/s"}, id="role-not-user"
+        ),
+        pytest.param({"userArn": "arn:aws:iam::111111111111:root"}, id="account-root"),
+        pytest.param(
+            {"userArn": "arn:aws:sts::111111111111:federated-user/billing"}, id="federated"
+        ),
+        pytest.param({"userArn": READER_SESSION + "\n"}, id="trailing-newline"),
+        pytest.param("not-an-object", id="identity-not-object"),
+    ],
+)
+def test_any_other_caller_is_403_without_a_read(
+    local_stack: LocalStack, reader: TenantStateReader, identity: Any
+) -> None:
+    _suspend(local_stack, "Cust7")
+    reads = _counting_reads(local_stack)
+
+    assert _get(reader, "Cust7", identity) == (403, FORBIDDEN)
+    assert reads == []
+
+
+def test_with_no_readers_configured_nobody_reads(local_stack: LocalStack) -> None:
+    reader = TenantStateReader(
+        settings=StateReaderSettings(environment="Local", table_name=local_stack.table_name),
+        dynamodb_client=local_stack.dynamodb,
+    )
+
+    assert _get(reader, "Cust7") == (403, FORBIDDEN)
+
+
+def test_the_readers_come_from_the_functions_environment() -> None:
+    settings = StateReaderSettings.from_environ(
+        {"ENVIRONMENT_NAME": "SOD", "TABLE_NAME": "t", "STATE_READERS": json.dumps([READER])}
+    )
+
+    assert settings.readers == (READER,)
+    with pytest.raises(ValueError, match="STATE_READERS"):
+        StateReaderSettings.from_environ(
+            {"ENVIRONMENT_NAME": "SOD", "TABLE_NAME": "t", "STATE_READERS": json.dumps(READER)}
+        )
