@@ -951,6 +951,10 @@ CATALOGUE = [
     ),
     case("exp-infinity", token(signed(exp=float("inf"))), 401, "token_malformed"),
     case("iat-nan", token(signed(iat=float("nan"))), 401, "token_malformed"),
+    # Integers too large for a float: PyJWT compares them fine, float() overflows.
+    case("exp-huge-integer", token(signed(exp=10**400)), 401, "token_malformed"),
+    case("nbf-huge-negative", token(signed(nbf=-(10**400))), 401, "token_malformed"),
+    case("iat-huge-negative", token(signed(iat=-(10**400))), 401, "token_malformed"),
     case(
         "wrong-issuer",
         token(signed(iss="https://online.superoffice.com")),

@@ -86,6 +86,8 @@ def test_a_token_without_context_claim_is_accepted(
         (_claims(iat=-(10**12)), errors.TokenMalformed),
         (_claims(exp=str(int(time.time()) + 300)), errors.TokenMalformed),
         (_claims(nbf=True), errors.TokenMalformed),
+        (_claims(exp=10**400), errors.TokenMalformed),
+        (_claims(iat=-(10**400)), errors.TokenMalformed),
     ],
     ids=[
         "expired",
@@ -98,6 +100,8 @@ def test_a_token_without_context_claim_is_accepted(
         "iat-before-1970",
         "exp-as-string",
         "nbf-as-bool",
+        "exp-beyond-float",
+        "iat-beyond-float",
     ],
 )
 def test_claims_that_do_not_hold_are_refused(
