@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -33,6 +34,8 @@ from .notification import Notification
 MAX_WRITE_ATTEMPTS = 8
 RETRY_PAUSE_SECONDS = 0.02
 UNKNOWN_STATUS = "unknown"
+# The state item's exact issue time of the applied token, in seconds (a number).
+ISSUED_SECONDS = "IssuedAtSeconds"
 
 # For the function's own DynamoDB client. The store builds every request from
 # fixed shapes and DynamoDB checks each one again; checking it on the client
@@ -106,12 +109,16 @@ class TenantStateStore:
             if issued_at is not None
             else None
         )
+        # The exact issue time orders notifications; the text above is rounded to ms.
+        issued_seconds = None if issued_at is None else Decimal(repr(float(issued_at)))
         event_id = event_id_for(notification)
         for attempt in range(MAX_WRITE_ATTEMPTS):
             if attempt:
                 time.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * attempt))  # noqa: S311
             current = self._current_state(notification.context_identifier)
-            event, state = self._apply(notification, current, event_id, issued, received_at)
+            event, state = self._apply(
+                notification, current, event_id, (issued, issued_seconds), received_at
+            )
             outcome = self._write(event, state, current)
             if outcome is not None:
                 return outcome
@@ -136,19 +143,25 @@ class TenantStateStore:
         notification: Notification,
         current: dict[str, Any] | None,
         event_id: str,
-        issued_at: str | None,
+        issued: tuple[str | None, Decimal | None],
         received_at: str,
     ) -> tuple[TenantEvent, dict[str, Any]]:
+        issued_at, issued_seconds = issued
         current = current or {}
         sequence = int(current.get("Sequence", 0)) + 1
-        applied_issued_at = current.get("IssuedAt")
         # Order by the token's issue time, then arrival: only a strictly older
         # token is superseded; one without an issue time is taken in arrival order.
-        superseded = (
-            issued_at is not None
-            and applied_issued_at is not None
-            and issued_at < str(applied_issued_at)
-        )
+        applied_seconds = current.get(ISSUED_SECONDS)
+        applied_issued_at = current.get("IssuedAt")
+        if issued_seconds is not None and applied_seconds is not None:
+            superseded = issued_seconds < Decimal(applied_seconds)
+        else:
+            # A state item written before the exact time was kept: the text, to the ms.
+            superseded = (
+                issued_at is not None
+                and applied_issued_at is not None
+                and issued_at < str(applied_issued_at)
+            )
         available: bool | None
         try:
             after = STATUS_AFTER[ChangeType(notification.change_type)]
@@ -199,6 +212,11 @@ class TenantStateStore:
                     # A token without an issue time must not erase the newest one
                     # seen, or an older notification could roll the state back.
                     "IssuedAt": issued_at or current.get("IssuedAt"),
+                    ISSUED_SECONDS: (
+                        issued_seconds
+                        if issued_seconds is not None
+                        else current.get(ISSUED_SECONDS)
+                    ),
                     "LastEventId": event_id,
                     "UpdatedAt": received_at,
                 }

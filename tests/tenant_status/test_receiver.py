@@ -209,6 +209,20 @@ def test_a_token_issued_a_fraction_of_a_second_earlier_is_older(local_stack: Loc
     assert [h["Superseded"] for h in _history(local_stack)] == [False, True]
 
 
+def test_a_token_issued_less_than_a_millisecond_earlier_is_older(local_stack: LocalStack) -> None:
+    issued = int(time.time()) - 5
+    later = local_stack.sign(TENANT, extra_claims={"iat": issued - 0.0002})
+    earlier = local_stack.sign(TENANT, extra_claims={"iat": issued - 0.0009})
+    post(local_stack.url, _body(local_stack, ChangeType.Resume, Token=later))
+
+    post(local_stack.url, _body(local_stack, ChangeType.Suspend, Token=earlier))
+
+    state = _state(local_stack)
+    assert state is not None
+    assert state["Status"] == "running"
+    assert [h["Superseded"] for h in _history(local_stack)] == [False, True]
+
+
 def test_a_replayed_move_with_the_host_in_other_letter_case_is_a_duplicate(
     local_stack: LocalStack,
 ) -> None:
