@@ -84,6 +84,26 @@ class Delivery:
     attributes: dict[str, str] = field(default_factory=dict)
 
 
+def _one_transaction_at_a_time(client: Any) -> None:
+    """Makes a client's DynamoDB transactions take turns, as DynamoDB's own are atomic.
+
+    moto applies a transaction to a copy of the table and puts the copy back when a
+    condition fails, without a lock: two at once can undo each other's writes.
+    """
+    turn = threading.Lock()
+
+    def take(**_: Any) -> None:
+        turn.acquire()
+
+    def give(**_: Any) -> None:
+        turn.release()
+
+    events = client.meta.events
+    events.register("before-call.dynamodb.TransactWriteItems", take)
+    events.register("after-call.dynamodb.TransactWriteItems", give)
+    events.register("after-call-error.dynamodb.TransactWriteItems", give)
+
+
 @dataclass
 class LocalStack:
     """Starts every piece on loopback; `stop()` tears them down."""
@@ -92,8 +112,8 @@ class LocalStack:
     port: int = 0
     # An already running moto server to use; by default the stack starts its own.
     aws_endpoint: str | None = None
-    # Called with every answer the State Change URL gives.
-    on_response: Callable[[dict[str, Any]], None] | None = None
+    # Called with every request the State Change URL takes and the answer it gives.
+    on_response: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
     key: SigningKey = field(init=False)
     issuer: str = field(init=False, default=LOCAL_ISSUER)
     topic_arns: dict[str, str] = field(init=False, default_factory=dict)
@@ -126,6 +146,11 @@ class LocalStack:
         self.sns = session.client("sns", endpoint_url=endpoint)
         self.sqs = session.client("sqs", endpoint_url=endpoint)
         self._create_resources()
+        # The function's client, configured as the function configures it.
+        self.receiver_dynamodb = session.client(
+            "dynamodb", endpoint_url=endpoint, config=CLIENT_CONFIG
+        )
+        _one_transaction_at_a_time(self.receiver_dynamodb)
 
         loaded = load_local_signer(self.state_dir)
         self.key = loaded[0] if loaded else SigningKey.generate(kid="local-superoffice-1")
@@ -140,8 +165,7 @@ class LocalStack:
                     accepted_issuers=(self.issuer,), jwks_url=self.jwks.jwks_url
                 ),
             ),
-            # The function's client, configured as the function configures it.
-            session.client("dynamodb", endpoint_url=endpoint, config=CLIENT_CONFIG),
+            self.receiver_dynamodb,
         )
         self.api = ProxyServer(
             stage=ENVIRONMENT,
@@ -164,7 +188,7 @@ class LocalStack:
     def _handle(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
         response = self._receiver.handle(event)
         if self.on_response is not None:
-            self.on_response(response)
+            self.on_response(event, response)
         return response
 
     def stop(self) -> None:
@@ -483,11 +507,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if ok else 1
 
 
+def answer_line(event: dict[str, Any], response: dict[str, Any]) -> str:
+    """One request and its answer, as the examples are printed; any body is described."""
+    try:
+        body = json.loads(event.get("body") or "")
+    except (ValueError, TypeError, RecursionError):
+        body = None
+    change_type, tenant = "(not a notification)", ""
+    if isinstance(body, dict):
+        value = body.get("ChangeType")
+        if isinstance(value, int) and not isinstance(value, bool):
+            change_type = change_type_name(value)
+        tenant = str(body.get("ContextIdentifier", ""))[:40].encode("unicode_escape").decode()
+    return f"  {response['statusCode']}  {change_type:<15} {tenant:<10} {response['body']}"
+
+
 def serve(stack: LocalStack) -> None:
     """Prints each answer and each delivered message until interrupted."""
-    stack.on_response = lambda response: print(
-        f"  {response['statusCode']}  {response['body']}", flush=True
-    )
+    stack.on_response = lambda event, response: print(answer_line(event, response), flush=True)
     # Stop as cleanly on a process manager's SIGTERM as on Ctrl-C.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(f"\nServing the State Change URL {stack.url} (Ctrl-C to stop).")

@@ -384,29 +384,23 @@ def test_two_concurrent_deliveries_of_one_notification_yield_one_event(
     local_stack: LocalStack,
 ) -> None:
     # Force the race a read-then-write duplicate check would lose: both deliveries
-    # read the tenant's state before either writes. Writes are then taken one at a
-    # time, because moto's transactions are not safe to run in parallel.
+    # read the tenant's state before either writes.
     both_have_read = threading.Barrier(2, timeout=10)
-    one_write_at_a_time = threading.Lock()
+    reads: list[str] = []
 
     def wait_for_the_other_read(**_: Any) -> None:
+        reads.append("GetItem")
         both_have_read.wait()
 
-    def take_write_turn(**_: Any) -> None:
-        assert one_write_at_a_time.acquire(timeout=10)
-
-    def end_write_turn(**_: Any) -> None:
-        one_write_at_a_time.release()
-
-    events = local_stack.dynamodb.meta.events
-    events.register("after-call.dynamodb.GetItem", wait_for_the_other_read)
-    events.register("before-call.dynamodb.TransactWriteItems", take_write_turn)
-    events.register("after-call.dynamodb.TransactWriteItems", end_write_turn)
+    local_stack.receiver_dynamodb.meta.events.register(
+        "after-call.dynamodb.GetItem", wait_for_the_other_read
+    )
     body = _body(local_stack, ChangeType.Suspend)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         answers = list(pool.map(lambda _: post(local_stack.url, body), range(2)))
 
+    assert reads == ["GetItem", "GetItem"]
     assert sorted(a["status"] for _, a in answers) == ["accepted", "duplicate"]
     assert [status for status, _ in answers] == [200, 200]
     assert answers[0][1]["eventId"] == answers[1][1]["eventId"]
@@ -414,3 +408,22 @@ def test_two_concurrent_deliveries_of_one_notification_yield_one_event(
     deliveries = local_stack.receive(expected=1)
     deliveries += local_stack.receive(expected=0, timeout=1.0)
     assert [d.message["EventId"] for d in deliveries] == [answers[0][1]["eventId"]]
+
+
+def test_a_burst_of_one_notification_in_many_spellings_yields_one_event(
+    local_stack: LocalStack,
+) -> None:
+    body = _body(local_stack, ChangeType.Suspend)
+    spellings = [json.dumps(body, indent=n) for n in range(12)]
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(lambda raw: post(local_stack.url, raw.encode()), spellings))
+
+    assert sorted(a["status"] for _, a in answers) == ["accepted"] + ["duplicate"] * 11
+    assert len({a["eventId"] for _, a in answers}) == 1
+    state = _state(local_stack)
+    assert state is not None and state["Status"] == "suspended"
+    assert len(_history(local_stack)) == 1
+    deliveries = local_stack.receive(expected=1)
+    deliveries += local_stack.receive(expected=0, timeout=1.0)
+    assert len(deliveries) == 1

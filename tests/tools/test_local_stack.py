@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tools.local_stack import EXAMPLES, LocalStack, post, run_examples
+from tools.local_stack import EXAMPLES, LocalStack, answer_line, post, run_examples
 from tools.superoffice_standin import load_local_signer
 
 
@@ -58,3 +58,20 @@ def test_the_command_runs_once_and_exits_zero(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All six change types answered 200" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_each_answer_while_serving_names_the_change_type_and_tenant(
+    local_stack: LocalStack,
+) -> None:
+    lines: list[str] = []
+    local_stack.on_response = lambda event, response: lines.append(answer_line(event, response))
+    body = {"ChangeType": 2, "ContextIdentifier": "Cust777", "Token": local_stack.sign("Cust777")}
+
+    post(local_stack.url, body)
+    post(local_stack.url, b"[1, 2]")
+    post(local_stack.url, {"ChangeType": 2, "ContextIdentifier": "Cust\n1", "Token": "x"})
+
+    assert lines[0].startswith("  200  Suspend         Cust777    {")
+    assert lines[1].startswith("  400  (not a notification) ")
+    assert lines[1].endswith('"body_not_object","message":"The body must be a JSON object."}')
+    assert lines[2].startswith("  400  Suspend         Cust\\n1    {")
