@@ -1,5 +1,6 @@
 """Operations commands for a local or deployed stack: send a signed notification, print a
-tenant's state, republish its recorded events, judge a token as the verifier would.
+tenant's state, republish its recorded events, judge a token as the verifier would, and
+print the public key set of a test signing key.
 It reads the table and publishes only what the table holds; it never writes or deletes
 an item, and it signs only with keys it is given, never SuperOffice's.
 """
@@ -141,7 +142,7 @@ def target_from(args: argparse.Namespace) -> Target:
         return stage_target(args.stage, args.region)
     if args.region is not None:
         raise OpsError("--region only applies with --stage")
-    return local_target(Path(args.local))
+    return local_target(Path(args.local_dir))
 
 
 # --- reading the table -----------------------------------------------------------------
@@ -216,15 +217,21 @@ def _unknown_tenant(tenant: str, target: Target) -> OpsError:
 # --- commands -----------------------------------------------------------------------------
 
 
+def _without_keys(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An item as its fields: the table's own keys say nothing the fields do not."""
+    return {k: v for k, v in item.items() if k not in (table.PARTITION_KEY, table.SORT_KEY)}
+
+
 def run_state(args: argparse.Namespace) -> int:
     target = target_from(args)
     state = read_state(target, args.tenant)
     if state is None:
         raise _unknown_tenant(args.tenant, target)
     if not args.history:
-        print(_dumps(state))
+        print(_dumps(_without_keys(state)))
         return 0
-    print(_dumps({"state": state, "history": read_history(target, args.tenant)}))
+    history = [_without_keys(item) for item in read_history(target, args.tenant)]
+    print(_dumps({"state": _without_keys(state), "history": history}))
     return 0
 
 
@@ -305,23 +312,23 @@ def _signer_defaults(directory: Path) -> dict[str, Any]:
     return meta
 
 
-def _signing_key(args: argparse.Namespace) -> tuple[SigningKey, str]:
-    signer_dir = Path(args.local) if args.local is not None else DEFAULT_LOCAL_DIR
+def _signing_key(args: argparse.Namespace) -> tuple[SigningKey, str | None]:
+    """The key (with its kid) from --key/--kid or the signer file, and the issuer if known."""
+    signer_dir = Path(args.local_dir)
     defaults = _signer_defaults(signer_dir)
     key_path = args.key or defaults.get("key_file")
     kid = args.kid or defaults.get("kid")
-    issuer = args.issuer or defaults.get("issuer")
+    issuer = getattr(args, "issuer", None) or defaults.get("issuer")
     if key_path is None:
         raise OpsError(
             f"no signing key: pass --key PEM_FILE (no {signer_dir / SIGNER_FILE} to take "
             "one from; make local writes it)"
         )
-    if not kid or not issuer:
-        missing = "--kid" if not kid else "--issuer"
-        raise OpsError(f"{missing} is required: {signer_dir / SIGNER_FILE} does not give it")
+    if not kid:
+        raise OpsError(f"--kid is required: {signer_dir / SIGNER_FILE} does not give it")
     try:
         pem = Path(key_path).read_bytes()
-        return SigningKey.from_pem(pem, str(kid)), str(issuer)
+        return SigningKey.from_pem(pem, str(kid)), None if issuer is None else str(issuer)
     except OSError as exc:
         raise OpsError(f"cannot read the signing key {key_path}: {exc.strerror}") from None
     except (ValueError, TypeError) as exc:
@@ -329,14 +336,23 @@ def _signing_key(args: argparse.Namespace) -> tuple[SigningKey, str]:
         raise OpsError(f"{key_path} is not an unencrypted RSA private key in PEM: {exc}") from None
 
 
-def run_send(args: argparse.Namespace) -> int:
+def _send_url(args: argparse.Namespace) -> str:
     if args.url is not None:
-        url = args.url
-    else:
-        url = read_stack_file(Path(args.local)).get("url")
-        if not isinstance(url, str) or not url:
-            raise OpsError(f"{Path(args.local) / STACK_FILE} names no url; restart the stack")
+        return str(args.url)
+    url = read_stack_file(Path(args.local_dir)).get("url")
+    if not isinstance(url, str) or not url:
+        raise OpsError(f"{Path(args.local_dir) / STACK_FILE} names no url; restart the stack")
+    return url
+
+
+def run_send(args: argparse.Namespace) -> int:
+    # Where to post is checked first: a stopped local stack is the likelier mistake.
+    url = None if args.dry_run else _send_url(args)
     key, issuer = _signing_key(args)
+    if not issuer:
+        raise OpsError(
+            f"--issuer is required: {Path(args.local_dir) / SIGNER_FILE} does not give it"
+        )
     token = key.sign(issuer=issuer, context_identifier=None if args.no_ctx else args.tenant)
     body: dict[str, Any] = {
         "ChangeType": args.change_type,
@@ -349,6 +365,9 @@ def run_send(args: argparse.Namespace) -> int:
         "PublicEndpoint": args.public_endpoint,
     }
     body.update({name: value for name, value in optional.items() if value is not None})
+    if url is None:
+        print(json.dumps(body))
+        return 0
     try:
         status, answer = post(url, body)
     except ValueError:
@@ -357,9 +376,25 @@ def run_send(args: argparse.Namespace) -> int:
     return 0 if 200 <= status < 300 else 1
 
 
-def _read_token(value: str) -> str:
-    token = sys.stdin.read() if value == "-" else value
-    return token.strip()
+def run_jwks(args: argparse.Namespace) -> int:
+    key, _ = _signing_key(args)
+    print(json.dumps({"keys": [key.public_jwk()]}, indent=2))
+    return 0
+
+
+def _read_token(value: str) -> tuple[str, str | None]:
+    """The token, and the tenant the notification names when given a whole body."""
+    text = (sys.stdin.read() if value == "-" else value).strip()
+    if not text.startswith("{"):
+        return text, None
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("Token"), str):
+        raise OpsError("the input starts like JSON but is not a notification body with a Token")
+    tenant = body.get("ContextIdentifier")
+    return body["Token"].strip(), tenant if isinstance(tenant, str) else None
 
 
 def _json_file(path: Path) -> Any:
@@ -403,7 +438,7 @@ def _verifier_settings(args: argparse.Namespace) -> VerifierSettings:
         if not isinstance(jwks, dict):
             raise OpsError(f'{args.jwks} is not a JSON Web Key Set: {{"keys": [...]}}')
         return VerifierSettings(accepted_issuers=issuers, pinned_jwks=jwks, audience=args.audience)
-    directory = Path(args.local)
+    directory = Path(args.local_dir)
     try:
         loaded = load_local_signer(directory)
     except (OSError, KeyError, TypeError, ValueError) as exc:
@@ -426,14 +461,14 @@ def _unverified_context(token: str) -> Any:
 
 
 def run_inspect_token(args: argparse.Namespace) -> int:
-    token = _read_token(args.token)
+    token, body_tenant = _read_token(args.token)
     settings = _verifier_settings(args)
     try:
         verifier = TokenVerifier(settings)
     except ValueError as exc:
         raise OpsError(str(exc)) from None
-    # Without --tenant the ctx claim is compared with itself, so it is not checked.
-    tenant = args.tenant if args.tenant is not None else _unverified_context(token)
+    # With neither --tenant nor a body, the ctx claim is compared with itself: not checked.
+    tenant = args.tenant or body_tenant or _unverified_context(token)
     try:
         verified = verifier.verify(token, tenant)
     except errors.SigningKeysUnavailable:
@@ -441,6 +476,10 @@ def run_inspect_token(args: argparse.Namespace) -> int:
             f"the signing keys cannot be fetched from {settings.jwks_url}; the token cannot "
             "be judged"
         ) from None
+    except errors.ContextMismatch as rejection:
+        named_by = "--tenant" if args.tenant else "the body's ContextIdentifier"
+        print(f"rejected: {rejection.reason}: the token's ctx claim is not {named_by} {tenant}")
+        return 1
     except errors.Rejection as rejection:
         print(f"rejected: {rejection.reason}: {rejection.detail}")
         return 1
@@ -452,17 +491,23 @@ def run_inspect_token(args: argparse.Namespace) -> int:
 # --- the command line ---------------------------------------------------------------------
 
 
+def _add_local_dir(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--local-dir",
+        metavar="DIR",
+        default=str(DEFAULT_LOCAL_DIR),
+        help=f"where `make local` leaves {what} (default: %(default)s)",
+    )
+
+
 def _add_target_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("target (exactly one)").add_mutually_exclusive_group(
         required=True
     )
     group.add_argument(
         "--local",
-        metavar="DIR",
-        nargs="?",
-        const=str(DEFAULT_LOCAL_DIR),
-        help="the stack `make local` runs, described in DIR/stack.json (default DIR: .local; "
-        "a bare --local takes the next word as DIR, so write TENANT first)",
+        action="store_true",
+        help="the stack `make local` runs, as described in --local-dir's stack.json",
     )
     group.add_argument(
         "--stage",
@@ -473,6 +518,7 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--region", help="with --stage: the stack's AWS region (default: your AWS configuration)"
     )
+    _add_local_dir(parser, "stack.json")
 
 
 def _command(
@@ -499,7 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Operate the SuperOffice tenant status stack, local or deployed: send a "
-        "signed\nnotification, print a tenant's state, republish its events, inspect a token.",
+        "signed\nnotification, print a tenant's state, republish its events, inspect a token, "
+        "print\nthe key set of a test signing key.",
         epilog="examples:\n"
         f"  {PROG} state Cust12345 --history --local\n"
         f"  {PROG} replay Cust12345 --stage SOD --region eu-west-1\n"
@@ -515,9 +562,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Signs one tenant status notification with an RSA key and POSTs it, as "
         "SuperOffice would.\nPrints the HTTP status and the JSON answer; exits 0 on 2xx, 1 "
         "otherwise. The key,\nkid and issuer default to what `make local` leaves in .local/ "
-        "(or in the --local DIR).",
+        "(or in --local-dir).\nWith --dry-run it prints the body, token included, and posts "
+        "nothing.",
         examples=[
             "send --local --tenant Cust12345 --change-type Suspend",
+            "send --dry-run --tenant Cust12345 --change-type Resume > notification.json",
             "send --url https://abc.execute-api.eu-west-1.amazonaws.com/SOD/"
             "NotifyCustomerStateChange --key test.pem --kid test-1 "
             "--issuer https://sod.superoffice.com --tenant Cust12345 --change-type Move "
@@ -530,13 +579,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     where.add_argument("--url", help="the State Change URL to post to")
     where.add_argument(
-        "--local",
-        metavar="DIR",
-        nargs="?",
-        const=str(DEFAULT_LOCAL_DIR),
-        help="post to the local stack described in DIR/stack.json and sign with the key in "
-        "DIR (default DIR: .local)",
+        "--local", action="store_true", help="post to the local stack described in stack.json"
     )
+    where.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the signed notification's JSON body instead of posting it",
+    )
+    _add_local_dir(send, "stack.json and the signer (key, kid and issuer)")
     signing = send.add_argument_group("signing")
     signing.add_argument(
         "--key", metavar="PEM_FILE", help="RSA private key (default: from signer.json)"
@@ -602,15 +652,23 @@ def build_parser() -> argparse.ArgumentParser:
         summary="verify a token offline as the verifier would and print its header and claims",
         description="Verifies a notification token with the verifier's own code and prints "
         "its header and\nclaims as JSON. A refused token prints `rejected: <reason>: <detail>` "
-        "and exits 1.\nWithout --tenant the ctx claim is not compared with anything.",
+        "and exits 1.\nGiven a whole notification body, its Token is judged against its "
+        "ContextIdentifier;\ngiven a bare token, against --tenant, or its ctx claim is not "
+        "compared with anything.\n--env fetches the environment's keys unless cdk.json pins "
+        "them; --jwks never fetches.",
         examples=[
+            "inspect-token --local - < notification.json",
             "inspect-token eyJ... --local --tenant Cust12345",
             "inspect-token - --jwks keys.json --issuer https://sod.superoffice.com < token.txt",
             "inspect-token eyJ... --env SOD",
         ],
         run=run_inspect_token,
     )
-    inspect.add_argument("token", metavar="TOKEN", help="the JWT, or - to read it from stdin")
+    inspect.add_argument(
+        "token",
+        metavar="TOKEN",
+        help="the JWT or a notification body holding it, or - to read either from stdin",
+    )
     keys = inspect.add_argument_group("keys (exactly one)").add_mutually_exclusive_group(
         required=True
     )
@@ -621,14 +679,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="an environment in cdk.json: its pinned keys, else its JWKS URL (fetched), "
         "and its issuers and audience",
     )
-    keys.add_argument(
-        "--local",
-        metavar="DIR",
-        nargs="?",
-        const=str(DEFAULT_LOCAL_DIR),
-        help="the local stand-in's key and issuer in DIR (default DIR: .local; a bare --local "
-        "takes the next word as DIR, so write TOKEN first)",
-    )
+    keys.add_argument("--local", action="store_true", help="the local stand-in's key and issuer")
+    _add_local_dir(inspect, "the local stand-in's key and issuer")
     inspect.add_argument(
         "--issuer",
         action="append",
@@ -636,6 +688,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inspect.add_argument("--audience", help="require this audience, e.g. spn:<application id>")
     inspect.add_argument("--tenant", help="the ContextIdentifier the token's ctx claim must name")
+
+    keyset = _command(
+        commands,
+        "jwks",
+        summary="print the public JSON Web Key Set of a signing key, for pinned_jwks",
+        description="Prints the public half of an RSA signing key as a JSON Web Key Set, to "
+        "pin in cdk.json\n(pinned_jwks) for a test stage that `send` then posts to. The key "
+        "and kid default to\nthe local stand-in's in .local/.",
+        examples=["jwks", "jwks --key test.pem --kid test-1 > test-jwks.json"],
+        run=run_jwks,
+    )
+    keyset.add_argument(
+        "--key", metavar="PEM_FILE", help="RSA private key (default: from signer.json)"
+    )
+    keyset.add_argument("--kid", help="the key's kid (default: from signer.json)")
+    _add_local_dir(keyset, "the signer (key and kid)")
     return parser
 
 

@@ -24,7 +24,7 @@ from tools.local_stack import STACK_FILE, LocalStack, post
 from tools.superoffice_standin import LOCAL_ISSUER, SigningKey
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-COMMANDS = ("send", "state", "replay", "inspect-token")
+COMMANDS = ("send", "state", "replay", "inspect-token", "jwks")
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -93,7 +93,7 @@ def test_send_posts_a_notification_the_stack_accepts(
 
     status, out, _ = run(
         capsys,
-        *("send", "--local", local, "--tenant", "Cust777", "--change-type", "Move"),
+        *("send", "--local", "--local-dir", local, "--tenant", "Cust777", "--change-type", "Move"),
         *("--public-endpoint", "sod3.superoffice.com", "--version-name", "Release 10.4"),
     )
 
@@ -101,7 +101,7 @@ def test_send_posts_a_notification_the_stack_accepts(
     code, answer = out.split(" ", 1)
     assert code == "200"
     assert json.loads(answer)["status"] == "accepted"
-    status, out, _ = run(capsys, "state", "Cust777", "--local", local)
+    status, out, _ = run(capsys, "state", "Cust777", "--local", "--local-dir", local)
     state = json.loads(out)
     assert (state["LastChangeTypeName"], state["Status"]) == ("Move", "running")
     assert state["PublicEndpoint"] == "sod3.superoffice.com"
@@ -131,7 +131,7 @@ def test_send_signed_with_a_wrong_key_is_refused(
 
     status, out, _ = run(
         capsys,
-        *("send", "--local", str(local_stack.state_dir), "--key", str(forged)),
+        *("send", "--local", "--local-dir", str(local_stack.state_dir), "--key", str(forged)),
         *("--tenant", "Cust12345", "--change-type", "Delete"),
     )
 
@@ -149,12 +149,35 @@ def test_send_with_a_file_that_is_no_key_is_one_error_line(
 
     status, out, err = run(
         capsys,
-        *("send", "--local", str(local_stack.state_dir), "--key", str(not_a_key)),
+        *("send", "--local", "--local-dir", str(local_stack.state_dir), "--key", str(not_a_key)),
         *("--tenant", "Cust12345", "--change-type", "Suspend"),
     )
 
     assert_one_error_line(status, out, err)
     assert str(not_a_key) in err
+
+
+def _dry_run(capsys: pytest.CaptureFixture[str], directory: Path, *fields: str) -> str:
+    status, out, err = run(
+        capsys,
+        *("send", "--dry-run", "--local-dir", str(directory)),
+        *("--tenant", "Cust12345", "--change-type", "Resume", *fields),
+    )
+    assert (status, err) == (0, "")
+    return out
+
+
+def test_send_dry_run_prints_the_signed_body_and_posts_nothing(
+    local_stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _dry_run(capsys, local_stack.state_dir, "--version-name", "Release 10.4")
+
+    body = json.loads(out)
+    assert set(body) == {"ChangeType", "ContextIdentifier", "Token", "VersionName"}
+    assert (body["ChangeType"], body["ContextIdentifier"]) == (3, "Cust12345")
+    assert local_stack.tenant_states() == []
+    # What it printed is what send would have posted: the stack accepts it.
+    assert post(local_stack.url, body)[1]["status"] == "accepted"
 
 
 # --- state --------------------------------------------------------------------------------
@@ -171,16 +194,20 @@ def test_state_prints_the_state_item_and_with_history_the_events_in_order(
     notify(local_stack, "Cust23456", ChangeType.Delete)
     local = str(local_stack.state_dir)
 
-    status, out, _ = run(capsys, "state", "Cust12345", "--local", local)
+    # --local is a flag: the tenant may come after it.
+    status, out, _ = run(capsys, "state", "--local", "Cust12345", "--local-dir", local)
 
     assert status == 0
     state = json.loads(out)
+    assert not {"pk", "sk"} & set(state)
     assert state["ContextIdentifier"] == "Cust12345"
     assert (state["Status"], state["Available"], state["Sequence"]) == ("upgrading", False, 3)
     assert state["VersionName"] == "Release 10.4"
     assert out.startswith("{\n  ")
 
-    status, out, _ = run(capsys, "state", "Cust12345", "--history", "--local", local)
+    status, out, _ = run(
+        capsys, "state", "Cust12345", "--history", "--local", "--local-dir", local
+    )
 
     assert status == 0
     document = json.loads(out)
@@ -189,12 +216,15 @@ def test_state_prints_the_state_item_and_with_history_the_events_in_order(
     assert [e["EventId"] for e in history] == ids
     assert [e["Sequence"] for e in history] == [1, 2, 3]
     assert [e["ChangeTypeName"] for e in history] == ["Suspend", "Resume", "Upgrade"]
+    assert not any({"pk", "sk"} & set(e) for e in history)
 
 
 def test_state_of_an_unknown_tenant_is_one_error_line(
     local_stack: LocalStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, out, err = run(capsys, "state", "Cust404", "--local", str(local_stack.state_dir))
+    status, out, err = run(
+        capsys, "state", "Cust404", "--local", "--local-dir", str(local_stack.state_dir)
+    )
 
     assert status == 1
     assert_one_error_line(status, out, err)
@@ -205,9 +235,18 @@ def test_a_missing_stack_file_is_one_error_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for argv in (
-        ("state", "Cust12345", "--local", str(tmp_path)),
-        ("replay", "Cust12345", "--local", str(tmp_path)),
-        ("send", "--local", str(tmp_path), "--tenant", "Cust1", "--change-type", "Resume"),
+        ("state", "Cust12345", "--local", "--local-dir", str(tmp_path)),
+        ("replay", "Cust12345", "--local", "--local-dir", str(tmp_path)),
+        (
+            "send",
+            "--local",
+            "--local-dir",
+            str(tmp_path),
+            "--tenant",
+            "Cust1",
+            "--change-type",
+            "Resume",
+        ),
     ):
         status, out, err = run(capsys, *argv)
 
@@ -217,7 +256,16 @@ def test_a_missing_stack_file_is_one_error_line(
 
 def test_a_missing_stack_file_gives_no_traceback_from_the_program(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "tools.ops", "state", "Cust12345", "--local", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "tools.ops",
+            "state",
+            "Cust12345",
+            "--local",
+            "--local-dir",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -272,7 +320,9 @@ def test_replay_republishes_each_recorded_event_once_per_run_and_writes_nothing(
     items = local_stack.item_count()
 
     for _ in range(2):
-        status, out, _ = run(capsys, "replay", "Cust12345", "--local", str(local_stack.state_dir))
+        status, out, _ = run(
+            capsys, "replay", "Cust12345", "--local", "--local-dir", str(local_stack.state_dir)
+        )
 
         assert status == 0
         lines = out.splitlines()
@@ -299,7 +349,15 @@ def test_replay_from_a_sequence_republishes_only_the_later_events(
 
     status, out, _ = run(
         capsys,
-        *("replay", "Cust12345", "--from-sequence", "2", "--local", str(local_stack.state_dir)),
+        *(
+            "replay",
+            "Cust12345",
+            "--from-sequence",
+            "2",
+            "--local",
+            "--local-dir",
+            str(local_stack.state_dir),
+        ),
     )
 
     assert status == 0
@@ -310,7 +368,9 @@ def test_replay_from_a_sequence_republishes_only_the_later_events(
 def test_replay_of_an_unknown_tenant_is_one_error_line(
     local_stack: LocalStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, out, err = run(capsys, "replay", "Cust404", "--local", str(local_stack.state_dir))
+    status, out, err = run(
+        capsys, "replay", "Cust404", "--local", "--local-dir", str(local_stack.state_dir)
+    )
 
     assert_one_error_line(status, out, err)
 
@@ -380,7 +440,15 @@ def test_inspect_token_accepts_a_token_of_the_local_key_and_prints_its_claims(
 
     status, out, _ = run(
         capsys,
-        *("inspect-token", token, "--local", str(local_stack.state_dir), "--tenant", "Cust12345"),
+        *(
+            "inspect-token",
+            token,
+            "--local",
+            "--local-dir",
+            str(local_stack.state_dir),
+            "--tenant",
+            "Cust12345",
+        ),
     )
 
     assert status == 0
@@ -390,13 +458,74 @@ def test_inspect_token_accepts_a_token_of_the_local_key_and_prints_its_claims(
     assert document["claims"][CONTEXT_CLAIM] == "Cust12345"
 
 
+def test_inspect_token_judges_a_whole_body_against_its_own_tenant(
+    local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = json.loads(_dry_run(capsys, local_stack.state_dir))
+    local = ("--local", "--local-dir", str(local_stack.state_dir))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(body)))
+
+    status, out, _ = run(capsys, "inspect-token", "-", *local)
+
+    assert status == 0
+    assert json.loads(out)["claims"][CONTEXT_CLAIM] == "Cust12345"
+
+    moved = json.dumps({**body, "ContextIdentifier": "Cust2"})
+    status, out, _ = run(capsys, "inspect-token", moved, *local)
+
+    assert (status, out) == (
+        1,
+        "rejected: context_mismatch: the token's ctx claim is not the body's "
+        "ContextIdentifier Cust2\n",
+    )
+
+    status, out, _ = run(capsys, "inspect-token", body["Token"], *local, "--tenant", "Cust3")
+
+    assert (status, out) == (
+        1,
+        "rejected: context_mismatch: the token's ctx claim is not --tenant Cust3\n",
+    )
+
+
+@pytest.mark.parametrize("text", ['{"Token": 5}', "{not json", '{"ContextIdentifier": "C1"}'])
+def test_inspect_token_given_json_that_is_no_body_is_one_error_line(
+    local_stack: LocalStack, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    status, out, err = run(
+        capsys, "inspect-token", text, "--local", "--local-dir", str(local_stack.state_dir)
+    )
+
+    assert_one_error_line(status, out, err)
+    assert "not a notification body with a Token" in err
+
+
+def test_jwks_prints_the_key_set_that_verifies_what_send_signs(
+    local_stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(capsys, "jwks", "--local-dir", str(local_stack.state_dir))
+    assert status == 0
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(out)
+    assert [k["kid"] for k in json.loads(out)["keys"]] == [local_stack.key.kid]
+    assert "d" not in json.loads(out)["keys"][0]
+    token = json.loads(_dry_run(capsys, local_stack.state_dir))["Token"]
+
+    status, out, _ = run(
+        capsys, "inspect-token", token, "--jwks", str(jwks), "--issuer", local_stack.issuer
+    )
+
+    assert status == 0, out
+
+
 def test_inspect_token_refuses_a_forged_token_with_its_reason(
     local_stack: LocalStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     forger = SigningKey.generate(kid=local_stack.key.kid)
     forged = forger.sign(issuer=local_stack.issuer, context_identifier="Cust12345")
 
-    status, out, _ = run(capsys, "inspect-token", forged, "--local", str(local_stack.state_dir))
+    status, out, _ = run(
+        capsys, "inspect-token", forged, "--local", "--local-dir", str(local_stack.state_dir)
+    )
 
     assert status == 1
     assert out == "rejected: signature_invalid: The token's signature does not verify.\n"
