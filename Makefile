@@ -13,7 +13,7 @@ ENV ?= SOD
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: help install local test lint typecheck unit bench synth diff bootstrap deploy clean
+.PHONY: help install local test lint typecheck unit bench synth diff bootstrap deploy destroy clean
 
 help:
 	@echo "make local              run the whole flow on loopback; ONCE=1 posts the examples and"
@@ -26,6 +26,7 @@ help:
 	@echo "make diff ENV=SOD       what a deploy of one environment would change (AWS credentials)"
 	@echo "make bootstrap          prepare the AWS account and region for the CDK, once"
 	@echo "make deploy ENV=SOD     deploy one environment (AWS credentials)"
+	@echo "make destroy ENV=SOD    delete one environment's stack (AWS credentials)"
 	@echo "make install            only install: .venv, node_modules, the Lambda dependencies"
 	@echo "make clean              remove everything the targets installed or generated"
 
@@ -77,6 +78,9 @@ bootstrap: install
 
 deploy: install
 	npx cdk deploy '$(ENV)/*'
+
+destroy: install
+	npx cdk destroy '$(ENV)/*'
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .build .local .pytest_cache .mypy_cache .ruff_cache \

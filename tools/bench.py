@@ -564,6 +564,7 @@ def run(runs: int, iterations: int, warmup: int) -> int:
     }
     if not all(math.isfinite(v) and v > 0 for v in results.values()):
         raise BenchError(f"a measurement is not a positive number: {results}")
+    print("goals (at most): " + ", ".join(f"{name} {limit:.2f}" for name, limit in GOALS.items()))
     failed = False
     for name in missed_goals(results):
         print(f"goal missed: {name}={results[name]:.2f}, goal <= {GOALS[name]:.2f}")
@@ -574,6 +575,8 @@ def run(runs: int, iterations: int, warmup: int) -> int:
     for name in assets.not_aarch64:
         print(f"goal missed: {name} in the layer is not an aarch64 ELF library")
         failed = True
+    if not failed:
+        print("every goal met")
     print(final_line(results))
     return 1 if failed else 0
 

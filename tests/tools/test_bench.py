@@ -69,6 +69,7 @@ def test_the_exit_code_says_whether_every_goal_was_met(
     missed = bench.missed_goals(_results(quick_run))
 
     assert quick_run.returncode == (1 if missed else 0), quick_run.stdout + quick_run.stderr
+    assert ("every goal met" in quick_run.stdout) == (not missed)
     for name in missed:
         assert f"goal missed: {name}=" in quick_run.stdout
 
