@@ -7,6 +7,8 @@ verifier accepts. It is never deployed and never holds SuperOffice's keys.
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -84,6 +86,9 @@ class JwksServer:
         self.available = True
         # When set, served with 200 instead of the key set (a maintenance page, say).
         self.override: bytes | None = None
+        # When set, the connection is reset instead of answered: "before-answer", or
+        # "mid-body" after the headers and half the body.
+        self.reset: str | None = None
         self.requests = 0
         server = self
 
@@ -103,11 +108,26 @@ class JwksServer:
                 payload = (
                     server.override if server.override is not None else json.dumps(body).encode()
                 )
+                if server.reset == "before-answer":
+                    self._reset_connection()
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
+                if server.reset == "mid-body":
+                    self.wfile.write(payload[: len(payload) // 2])
+                    self._reset_connection()
+                    return
                 self.wfile.write(payload)
+
+            def _reset_connection(self) -> None:
+                # Closing with a zero linger time sends a TCP reset rather than a FIN.
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.connection.close()
+                self.close_connection = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -47,7 +47,7 @@ class PinnedKeys:
     def __init__(self, jwks: Mapping[str, Any]) -> None:
         try:
             self._keys = [k for k in PyJWKSet.from_dict(dict(jwks)).keys if k.key_type == "RSA"]
-        except PyJWKSetError as exc:
+        except Exception as exc:  # however PyJWT fails on a set, it is unusable
             raise ValueError("the pinned keys are not a usable JSON Web Key Set") from exc
         if not self._keys:
             raise ValueError("the pinned keys hold no RSA key")
@@ -92,19 +92,24 @@ class _LastGoodJwksClient(PyJWKClient):
         try:
             data = super().fetch_data()
             _require_a_signing_key(PyJWKSet.from_dict(data))
-        except (PyJWKClientError, PyJWKSetError, ValueError, RecursionError) as exc:
-            # PyJWKClientConnectionError is a PyJWKClientError; ValueError covers a
-            # body that is not JSON at all, RecursionError JSON nested too deep.
-            self._last_failure = time.monotonic()
-            # PyJWKClient may have cached what it fetched before it was found unusable.
-            if self.jwk_set_cache is not None:
-                self.jwk_set_cache.put(self._last_good)
-            if self._last_good is None:
-                raise PyJWKClientConnectionError("the JWKS endpoint gave no usable keys") from exc
-            logger.warning('{"event": "jwks_fetch_failed", "action": "using_last_good_keys"}')
-            return self._last_good
+        except Exception as exc:  # noqa: BLE001 - no usable keys, however it failed
+            # The ways are many and not all PyJWT's own: a reset connection (OSError),
+            # a body that is no JSON (ValueError) or nested too deep (RecursionError),
+            # a key PyJWT cannot load ("alg": "none" raises NotImplementedError, an
+            # "alg" that is a list TypeError). None of them may cost the good keys.
+            return self._last_good_after(exc)
         self._last_good = data
         return data
+
+    def _last_good_after(self, failure: Exception) -> Any:
+        self._last_failure = time.monotonic()
+        # PyJWKClient may have cached what it fetched before it was found unusable.
+        if self.jwk_set_cache is not None:
+            self.jwk_set_cache.put(self._last_good)
+        if self._last_good is None:
+            raise PyJWKClientConnectionError("the JWKS endpoint gave no usable keys") from failure
+        logger.warning('{"event": "jwks_fetch_failed", "action": "using_last_good_keys"}')
+        return self._last_good
 
     def _cooling_down_after_failure(self) -> bool:
         return (
@@ -119,6 +124,9 @@ class JwksKeys:
     def __init__(self, settings: VerifierSettings) -> None:
         if not settings.jwks_url:
             raise ValueError("JwksKeys needs a JWKS URL")
+        # Limitation: the timeout bounds each read of the answer, not the whole fetch, so
+        # an endpoint that trickles its answer holds a request up to the function's own
+        # timeout; a fetch with an overall deadline in PyJWKClient would lift it.
         self._client = _LastGoodJwksClient(
             settings.jwks_url,
             cache_jwk_set=True,
@@ -130,6 +138,9 @@ class JwksKeys:
     def signing_key(self, kid: str | None) -> PyJWK:
         if kid is None:
             raise errors.UnknownSigningKey("The token names no signing key.")
+        # Limitation: PyJWKClient starts its refresh cooldown on every fetch, so a key
+        # first used within that cooldown of the last fetch is refused once as unknown;
+        # a cooldown started only by unknown-kid refreshes would lift it.
         try:
             key = self._client.get_signing_key(kid)
         except PyJWKClientConnectionError as exc:

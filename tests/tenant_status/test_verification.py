@@ -276,6 +276,15 @@ class TestPinnedKeys:
         with pytest.raises(errors.UnknownSigningKey):
             verifier.verify(forged.sign(issuer=ISSUER), TENANT)
 
+    @pytest.mark.parametrize("alg", ["none", ["RS256"], {"RS256": 1}], ids=str)
+    def test_pinned_keys_pyjwt_cannot_load_are_a_configuration_error(
+        self, signing_key: SigningKey, alg: Any
+    ) -> None:
+        pinned = {"keys": [{**signing_key.public_jwk(), "alg": alg}]}
+
+        with pytest.raises(ValueError, match="not a usable JSON Web Key Set"):
+            TokenVerifier(VerifierSettings(accepted_issuers=(ISSUER,), pinned_jwks=pinned))
+
 
 def _goes_down(server: JwksServer) -> None:
     server.available = False
@@ -286,6 +295,13 @@ def _answers(body: bytes) -> Callable[[JwksServer], None]:
         server.override = body
 
     return answer
+
+
+def _resets(when: str) -> Callable[[JwksServer], None]:
+    def reset(server: JwksServer) -> None:
+        server.reset = when
+
+    return reset
 
 
 def _serves(change: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[JwksServer], None]:
@@ -299,6 +315,8 @@ def _serves(change: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[Jwk
 # not a usable key set.
 ENDPOINT_FAILURES = {
     "down": _goes_down,
+    "connection-reset": _resets("before-answer"),
+    "connection-reset-mid-body": _resets("mid-body"),
     "maintenance-page": _answers(b"<html>down for maintenance</html>"),
     "empty-key-set": _answers(b'{"keys": []}'),
     "not-an-object": _answers(b"[]"),
@@ -310,6 +328,10 @@ ENDPOINT_FAILURES = {
     "only-a-symmetric-key": _answers(
         b'{"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "superoffice-test-1"}]}'
     ),
+    # Keys PyJWT cannot load, each failing in its own way.
+    "key-with-alg-none": _serves(lambda jwk: {**jwk, "alg": "none"}),
+    "key-with-alg-a-list": _serves(lambda jwk: {**jwk, "alg": ["RS256"]}),
+    "key-with-alg-an-object": _serves(lambda jwk: {**jwk, "alg": {"RS256": 1}}),
     "keys-without-kid": _serves(lambda jwk: {k: v for k, v in jwk.items() if k != "kid"}),
     "keys-for-encryption-only": _serves(lambda jwk: {**jwk, "use": "enc"}),
 }
@@ -374,6 +396,27 @@ class TestKeyFetching:
                 verifier.verify(forged.sign(issuer=ISSUER), TENANT)
 
         assert jwks.requests == 1
+
+    @pytest.mark.parametrize("fail", ENDPOINT_FAILURES.values(), ids=ENDPOINT_FAILURES.keys())
+    def test_a_flood_of_unknown_kids_while_the_endpoint_fails_is_refused_and_fetches_once(
+        self,
+        jwks: JwksServer,
+        signing_key: SigningKey,
+        other_key: SigningKey,
+        fail: Callable[[JwksServer], None],
+    ) -> None:
+        verifier = _verifier(jwks, jwks_refresh_cooldown_seconds=0.2)
+        verifier.verify(signing_key.sign(issuer=ISSUER), TENANT)
+        fail(jwks)
+        time.sleep(0.3)
+
+        for attempt in range(20):
+            forged = SigningKey(other_key.private_key, f"random-{attempt}")
+            with pytest.raises(errors.UnknownSigningKey):
+                verifier.verify(forged.sign(issuer=ISSUER), TENANT)
+
+        assert jwks.requests == 2
+        assert verifier.verify(signing_key.sign(issuer=ISSUER), TENANT).claims["iss"] == ISSUER
 
     def test_a_rotated_key_is_picked_up_without_a_restart(
         self, jwks: JwksServer, signing_key: SigningKey, other_key: SigningKey
