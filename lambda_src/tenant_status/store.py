@@ -109,8 +109,10 @@ class TenantStateStore:
             if issued_at is not None
             else None
         )
-        # The exact issue time orders notifications; the text above is rounded to ms.
-        issued_seconds = None if issued_at is None else Decimal(repr(float(issued_at)))
+        # The issue time to the microsecond orders notifications; the text above is
+        # rounded to ms. A fixed precision also keeps a time such as 1e-200 within
+        # what a DynamoDB number can hold.
+        issued_seconds = None if issued_at is None else Decimal(f"{issued_at:.6f}")
         event_id = event_id_for(notification)
         for attempt in range(MAX_WRITE_ATTEMPTS):
             if attempt:
@@ -264,7 +266,11 @@ class TenantStateStore:
             codes = [r.get("Code") for r in reasons]
             if codes and codes[0] == "ConditionalCheckFailed":
                 return RecordOutcome(event=event, duplicate=True)
+            # The state item moved on, or another transaction on these items was under
+            # way (DynamoDB cancels both with TransactionConflict): read again and retry.
             if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                return None
+            if "TransactionConflict" in codes:
                 return None
             raise
         return RecordOutcome(event=event, duplicate=False)

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from tenant_status import table
 from tenant_status.change_types import STATUS_AFTER, TOPIC_KEYS, ChangeType
@@ -221,6 +222,46 @@ def test_a_token_issued_less_than_a_millisecond_earlier_is_older(local_stack: Lo
     assert state is not None
     assert state["Status"] == "running"
     assert [h["Superseded"] for h in _history(local_stack)] == [False, True]
+
+
+@pytest.mark.parametrize("iat", [1e-200, 5e-324])
+def test_a_signed_issue_time_of_a_tiny_fraction_is_recorded(
+    local_stack: LocalStack, iat: float
+) -> None:
+    token = local_stack.sign(TENANT, extra_claims={"iat": iat})
+
+    status, answer = post(local_stack.url, _body(local_stack, ChangeType.Suspend, Token=token))
+
+    assert (status, answer["status"]) == (200, "accepted")
+    state = _state(local_stack)
+    assert state is not None and state["Status"] == "suspended"
+
+
+def test_a_transaction_cancelled_for_a_conflict_is_retried(local_stack: LocalStack) -> None:
+    # Real DynamoDB cancels a transaction that meets another on the same item this way;
+    # moto never does, so the first attempt is answered as DynamoDB would answer it.
+    attempts: list[str] = []
+
+    def conflict_on_the_first_attempt(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        attempts.append("TransactWriteItems")
+        if len(attempts) > 1:
+            return None
+        cancelled = {
+            "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+            "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}],
+        }
+        return AWSResponse("", 400, HTTPHeaders(), None), cancelled
+
+    local_stack.receiver_dynamodb.meta.events.register(
+        "before-call.dynamodb.TransactWriteItems", conflict_on_the_first_attempt
+    )
+
+    status, answer = post(local_stack.url, _body(local_stack, ChangeType.Suspend))
+
+    assert (status, answer["status"]) == (200, "accepted")
+    assert len(attempts) == 2
+    assert len(_history(local_stack)) == 1
+    assert len(local_stack.receive(expected=1)) == 1
 
 
 def test_a_replayed_move_with_the_host_in_other_letter_case_is_a_duplicate(
