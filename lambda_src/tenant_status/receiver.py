@@ -2,7 +2,8 @@
 
 Takes API Gateway's proxy integration event, answers 200 for an accepted (or
 already accepted) notification, 4xx for a refused one, and 5xx only when AWS
-fails. It never publishes: the table's stream does that.
+fails, the keys cannot be had, or the function itself has a defect. It never
+publishes: the table's stream does that.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -86,6 +89,14 @@ class _LogLine:
         )
 
 
+def _where(exc: Exception) -> str:
+    """The exception's type and the innermost line raising it, e.g. `KeyError at x.py:9`."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return type(exc).__name__
+    return f"{type(exc).__name__} at {Path(frames[-1].filename).name}:{frames[-1].lineno}"
+
+
 def _header(headers: dict[str, Any] | None, name: str) -> str | None:
     for key, value in (headers or {}).items():
         if key.lower() == name:
@@ -125,6 +136,10 @@ class Receiver:
         except (ClientError, BotoCoreError) as exc:
             log.emit("failed", 502, reason="aws_error", error=type(exc).__name__)
             return _response(502, {"error": "unavailable", "message": "Retry later."})
+        except Exception as exc:  # noqa: BLE001 - the last line: a defect, not the sender's fault
+            # Where it failed, but not the message: a message may quote what it was given.
+            log.emit("failed", 500, reason="internal_error", error=_where(exc))
+            return _response(500, {"error": "internal_error", "message": "Retry later."})
 
         event_id = outcome.event.event_id
         if outcome.duplicate:

@@ -338,6 +338,27 @@ def test_aws_failing_is_a_5xx_without_details(local_stack: LocalStack) -> None:
     assert answer == {"error": "unavailable", "message": "Retry later."}
 
 
+def test_a_defect_in_the_function_is_a_500_with_one_log_line_and_nothing_stored(
+    local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = _body(local_stack, ChangeType.Suspend)
+
+    def defect(*_: Any) -> None:
+        raise RuntimeError(f"a message quoting its input: {body['Token']}")
+
+    monkeypatch.setattr(local_stack._receiver._store, "record", defect)
+    caplog.set_level(logging.INFO, logger="tenant_status")
+
+    status, answer = post(local_stack.url, body)
+
+    assert (status, answer) == (500, {"error": "internal_error", "message": "Retry later."})
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name.endswith("receiver")]
+    assert [(line["outcome"], line["reason"]) for line in lines] == [("failed", "internal_error")]
+    assert lines[0]["error"].startswith("RuntimeError at test_receiver.py:")
+    assert body["Token"].split(".")[1] not in "\n".join(r.getMessage() for r in caplog.records)
+    _assert_nothing_changed(local_stack)
+
+
 def test_the_log_line_never_holds_the_token(
     local_stack: LocalStack, caplog: pytest.LogCaptureFixture
 ) -> None:
