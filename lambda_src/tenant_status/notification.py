@@ -31,8 +31,15 @@ _PUBLIC_ENDPOINT = re.compile(
     rf"(?=.{{1,253}}$)(?:{_HOST_LABEL}\.)+(?=[A-Za-z0-9-]*[A-Za-z]){_HOST_LABEL}"
 )
 # Control and invisible formatting characters (direction overrides, zero-width
-# spaces, line separators), and lone surrogates that JSON's \u escapes can produce.
-_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+# spaces, line separators), lone surrogates that JSON's \u escapes can produce,
+# private-use and unassigned code points.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# Unicode's default-ignorable code points that are not in those categories: they
+# render as nothing (variation selectors, fillers), so two texts could look alike.
+_IGNORABLE = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u180f\u3164"
+    "\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]"
+)
 _JSON_MEDIA_TYPES = frozenset({"application/json", "text/json"})
 
 
@@ -167,6 +174,8 @@ def _text(
         raise errors.FieldInvalid(f"{name} is too long.")
     # isprintable() is false for every character in _UNPRINTABLE (and some more), so
     # the per-character look-up only runs on text that may hold one.
-    if not value.isprintable() and any(unicodedata.category(c) in _UNPRINTABLE for c in value):
+    if (
+        not value.isprintable() and any(unicodedata.category(c) in _UNPRINTABLE for c in value)
+    ) or (not value.isascii() and _IGNORABLE.search(value)):
         raise errors.FieldInvalid(f"{name} holds control or invisible characters.")
     return value

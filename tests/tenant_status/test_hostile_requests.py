@@ -610,6 +610,14 @@ CATALOGUE = [
     case("versionname-number", fields(VersionName=10.3), 400, "field_invalid"),
     case("versionname-257-chars", fields(VersionName="v" * 257), 400, "field_invalid"),
     case("versionname-lone-surrogate", fields(VersionName="10.3\ud800"), 400, "field_invalid"),
+    case(
+        "versionname-variation-selector",
+        fields(VersionName="Release\ufe0f10.3"),
+        400,
+        "field_invalid",
+    ),
+    case("fileversion-hangul-filler", fields(FileVersion="10.3\u3164"), 400, "field_invalid"),
+    case("fileversion-private-use", fields(FileVersion="10.3\ue000"), 400, "field_invalid"),
     # --- sizes ---
     case("body-over-16-kib", fields(Padding="x" * 17000), 413, "body_too_large"),
     case("body-16-kib-plus-one-byte", _exactly(MAX_BODY_BYTES + 1), 413, "body_too_large"),

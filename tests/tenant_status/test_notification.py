@@ -113,6 +113,14 @@ def _without(key: str) -> dict[str, Any]:
         (_raw({**DOCUMENTED_MOVE, "VersionName": "Release\u200b8.4"}), errors.FieldInvalid),
         (_raw({**DOCUMENTED_MOVE, "FileVersion": "8.4\u2028"}), errors.FieldInvalid),
         (_raw({**DOCUMENTED_MOVE, "FileVersion": "\ufeff8.4"}), errors.FieldInvalid),
+        # Default-ignorable: a combining grapheme joiner, variation selectors, fillers.
+        *(
+            (_raw({**DOCUMENTED_MOVE, "VersionName": f"Release{c}8.4"}), errors.FieldInvalid)
+            for c in "\u034f\ufe0f\U000e0100\u3164\u115f\uffa0\u180b"
+        ),
+        # Private use, and a noncharacter.
+        (_raw({**DOCUMENTED_MOVE, "FileVersion": "8.4\ue000"}), errors.FieldInvalid),
+        (_raw({**DOCUMENTED_MOVE, "FileVersion": "8.4\uffff"}), errors.FieldInvalid),
         (b'{"ChangeType": ' + b"9" * 5000 + b"}", errors.BodyNotJson),
         (
             b'{"ChangeType": 1, "ContextIdentifier": "C", "Token": "eyJ\\ud800.e30.x"}',
@@ -127,6 +135,11 @@ def _without(key: str) -> dict[str, Any]:
 def test_malformed_bodies_are_refused(raw: bytes, rejection: type[errors.Rejection]) -> None:
     with pytest.raises(rejection):
         parse_notification(raw)
+
+
+@pytest.mark.parametrize("text", ["Version 10: å, ü, 版本", "Release\u00a010.3"])
+def test_visible_text_beyond_ascii_is_kept(text: str) -> None:
+    assert parse_notification(_raw({**DOCUMENTED_MOVE, "VersionName": text})).version_name == text
 
 
 def test_base64_bodies_are_decoded() -> None:
