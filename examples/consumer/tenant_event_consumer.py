@@ -1,9 +1,10 @@
 """An example subscriber to copy: an SQS-triggered function acting on tenant status events.
 
-It reads each message, skips superseded events and events it has already handled
-(by EventId), and calls one action per change type. Failed messages are reported
-back to SQS one by one. It keeps handled ids in memory only; a real consumer keeps
-them in its own table.
+It reads each message, skips superseded events, events it has already handled (by
+EventId) and events older than one it has handled for the same tenant (by Sequence:
+SQS may deliver out of order), and calls one action per change type. Failed
+messages are reported back to SQS one by one. It remembers in memory only; a real
+consumer keeps this in its own table.
 """
 
 from __future__ import annotations
@@ -50,9 +51,10 @@ ACTIONS: dict[str, Action] = {
     "Delete": forget,
 }
 
-# Limitation: remembered per container only; keep handled EventIds in a table
-# (a conditional put) to deduplicate across containers and redeliveries.
+# Limitation: remembered per container only; keep handled EventIds and each tenant's
+# last Sequence in a table (conditional writes) to hold across containers.
 _handled: set[str] = set()
+_last_sequence: dict[tuple[str, str], int] = {}
 
 
 def tenant_event(body: str) -> dict[str, Any]:
@@ -70,13 +72,19 @@ def handle(event: dict[str, Any]) -> str:
     """Acts on one event; returns what was done, for logs and tests."""
     if event["EventId"] in _handled:
         return "duplicate"
-    if event["Superseded"]:
+    tenant = (event["Environment"], event["ContextIdentifier"])
+    sequence = int(event["Sequence"])
+    if sequence <= _last_sequence.get(tenant, 0):
+        # Delivered after a later event of the same tenant: acting on it would undo that one.
+        outcome = "older"
+    elif event["Superseded"]:
         # An older notification than the one applied: the tenant's state did not change.
         outcome = "superseded"
     else:
         ACTIONS.get(event["ChangeTypeName"], note_unknown)(event)
         outcome = "handled"
     _handled.add(event["EventId"])
+    _last_sequence[tenant] = max(sequence, _last_sequence.get(tenant, 0))
     return outcome
 
 

@@ -24,8 +24,10 @@ from tools.local_stack import LocalStack, post
 @pytest.fixture(autouse=True)
 def fresh_memory() -> Iterator[None]:
     consumer._handled.clear()
+    consumer._last_sequence.clear()
     yield
     consumer._handled.clear()
+    consumer._last_sequence.clear()
 
 
 def _sqs_event(bodies: list[str]) -> dict[str, Any]:
@@ -69,6 +71,40 @@ def test_each_event_is_acted_on_once_and_superseded_ones_change_nothing(
     assert acted == [("Resume", "Cust1"), ("Delete", "Cust2")]
 
 
+def test_an_event_delivered_after_a_later_one_of_its_tenant_is_not_acted_on(
+    local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acted: list[tuple[str, str]] = []
+
+    def recording(name: str) -> consumer.Action:
+        return lambda event: acted.append((name, event["ContextIdentifier"]))
+
+    for name in ("Resume", "Delete"):
+        monkeypatch.setitem(consumer.ACTIONS, name, recording(name))
+    now = int(time.time())
+    for tenant, change_type, iat in (
+        ("Cust1", ChangeType.Resume, now - 5),
+        ("Cust1", ChangeType.Delete, now),
+        ("Cust2", ChangeType.Resume, now - 5),
+    ):
+        token = local_stack.sign(tenant, extra_claims={"iat": iat})
+        post(
+            local_stack.url,
+            {"ChangeType": int(change_type), "ContextIdentifier": tenant, "Token": token},
+        )
+    messages = sorted(
+        _published(local_stack, 3), key=lambda m: (m["ContextIdentifier"], m["Sequence"])
+    )
+    assert not any(m["Superseded"] for m in messages)
+    # A standard queue hands Cust1's Delete (sequence 2) over before its Resume (1).
+    bodies = [json.dumps(m) for m in (messages[1], messages[0], messages[2])]
+
+    result = consumer.handler(_sqs_event(bodies), None)
+
+    assert result == {"batchItemFailures": []}
+    assert acted == [("Delete", "Cust1"), ("Resume", "Cust2")]
+
+
 def test_an_sns_envelope_is_unwrapped_too() -> None:
     event = {"SchemaVersion": 1, "EventId": "e" * 32, "Superseded": False}
     envelope = {"Type": "Notification", "Message": json.dumps(event)}
@@ -83,6 +119,8 @@ def test_messages_it_cannot_read_are_reported_one_by_one() -> None:
         "ChangeTypeName": "Upgrade",
         "ChangeType": 0,
         "ContextIdentifier": "Cust1",
+        "Environment": "SOD",
+        "Sequence": 1,
         "Status": "upgrading",
         "Superseded": False,
     }
