@@ -13,7 +13,8 @@ ENV ?= SOD
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: help install local test lint typecheck unit bench synth diff bootstrap deploy destroy clean
+.PHONY: help install local test lint typecheck unit bench synth check-env diff bootstrap deploy \
+	destroy clean
 
 help:
 	@echo "make local              run the whole flow on loopback; ONCE=1 posts the examples and"
@@ -23,7 +24,8 @@ help:
 	@echo "make bench              time the receiver against a bare boto3 + PyJWT floor, and"
 	@echo "                        size what it deploys; exits non-zero if a goal is missed"
 	@echo "make synth              write the SOD, Stage and Production templates to cdk.out/"
-	@echo "make diff ENV=SOD       what a deploy of one environment would change (AWS credentials)"
+	@echo "make diff ENV=SOD       what a deploy of one environment would change (AWS credentials);"
+	@echo "                        ENV is SOD, Stage or Production (as in cdk.json), SOD if not given"
 	@echo "make bootstrap          prepare the AWS account and region for the CDK, once"
 	@echo "make deploy ENV=SOD     deploy one environment (AWS credentials)"
 	@echo "make destroy ENV=SOD    delete one environment's stack (AWS credentials)"
@@ -70,16 +72,20 @@ synth: install
 	npx cdk synth --quiet 2>&1 | { grep -v '^Supply a stack id' || true; }
 	@ls cdk.out/assembly-*/*.template.json
 
-diff: install
+# The CDK CLI takes a stage that does not exist as "nothing to do"; say so instead.
+check-env: $(VENV)/.installed
+	@$(PY) -m stacks.config '$(ENV)'
+
+diff: install check-env
 	npx cdk diff '$(ENV)/*'
 
 bootstrap: install
 	npx cdk bootstrap
 
-deploy: install
+deploy: install check-env
 	npx cdk deploy '$(ENV)/*'
 
-destroy: install
+destroy: install check-env
 	npx cdk destroy '$(ENV)/*'
 
 clean:

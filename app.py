@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.config import CONTEXT_KEY, parse_environments
+from stacks.config import CONTEXT_KEY, ConfigError, parse_environments
 from stacks.tenant_status_stack import TenantStatusStage
 
 
@@ -19,4 +21,8 @@ def build_app(app: cdk.App) -> cdk.App:
 
 
 if __name__ == "__main__":
-    build_app(cdk.App()).synth()
+    try:
+        build_app(cdk.App()).synth()
+    except ConfigError as exc:
+        # What is wrong in cdk.json, in one line, rather than under a traceback.
+        sys.exit(f"error: {exc}")

@@ -6,12 +6,17 @@ Every setting that differs between SOD, Stage and Production lives under the
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tenant_status.change_types import TOPIC_KEYS
+from tenant_status.verification import PinnedKeys
 
 CONTEXT_KEY = "tenant-status:environments"
 SUBSCRIPTION_PROTOCOLS = ("sqs", "lambda", "https", "email")
@@ -26,6 +31,40 @@ _IAM_PRINCIPAL_ARN = re.compile(
     r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/(?:[\w+=,.@-]+/)*[\w+=,.@-]+"
 )
 _ACCOUNT_ID = re.compile(r"\d{12}")
+# SuperOffice's environments all live under superoffice.com (sod., qaonline., online.).
+_SUPEROFFICE_HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+superoffice\.com")
+
+# The settings each object may hold: a misspelt key would otherwise be ignored
+# and its default used, e.g. no audience check for "aplication_id".
+_ENVIRONMENT_KEYS = (
+    "superoffice_host",
+    "accepted_issuers",
+    "jwks_url",
+    "pinned_jwks",
+    "application_id",
+    "account",
+    "region",
+    "removal_policy",
+    "subscriptions",
+    "api",
+    "waf",
+    "receiver_reserved_concurrency",
+    "publisher_reserved_concurrency",
+    "alarms",
+    "state_readers",
+    "subscriber_accounts",
+)
+_API_KEYS = ("throttling_rate_limit", "throttling_burst_limit", "logging_role")
+_WAF_KEYS = ("enabled", "requests_per_5_minutes_per_ip")
+_ALARM_KEYS = ("unauthorized_per_5_minutes", "subscriptions")
+_SUBSCRIPTION_KEYS = (
+    "topics",
+    "protocol",
+    "endpoint",
+    "filter_policy",
+    "raw_message_delivery",
+    "queue_encryption",
+)
 
 
 def stack_name(environment_name: str) -> str:
@@ -102,6 +141,15 @@ def _fail(environment: str, message: str) -> ConfigError:
     return ConfigError(f"cdk.json {CONTEXT_KEY}.{environment}: {message}")
 
 
+def _only_known(raw: Mapping[str, Any], known: Iterable[str], env: str, where: str) -> None:
+    known = tuple(known)
+    for key in raw:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f'; did you mean "{close[0]}"?' if close else f"; known: {list(known)}"
+            raise _fail(env, f'{where}"{key}" is not a setting{hint}')
+
+
 def _optional_str(raw: Mapping[str, Any], key: str, env: str) -> str | None:
     value = raw.get(key)
     if value is None or value == "":
@@ -142,6 +190,7 @@ def _list_of(
 
 def _api(raw: Mapping[str, Any], env: str) -> ApiConfig:
     section = _section(raw, "api", env)
+    _only_known(section, _API_KEYS, env, "api.")
     defaults = ApiConfig()
     rate = section.get("throttling_rate_limit", defaults.throttling_rate_limit)
     if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
@@ -163,6 +212,7 @@ def _api(raw: Mapping[str, Any], env: str) -> ApiConfig:
 
 def _waf(raw: Mapping[str, Any], env: str) -> WafConfig:
     section = _section(raw, "waf", env)
+    _only_known(section, _WAF_KEYS, env, "waf.")
     enabled = section.get("enabled", False)
     if not isinstance(enabled, bool):
         raise _fail(env, "waf.enabled must be true or false")
@@ -178,6 +228,7 @@ def _waf(raw: Mapping[str, Any], env: str) -> WafConfig:
 
 def _alarms(raw: Mapping[str, Any], env: str) -> AlarmConfig:
     section = _section(raw, "alarms", env)
+    _only_known(section, _ALARM_KEYS, env, "alarms.")
     threshold = _optional_int(section, "unauthorized_per_5_minutes", f"{env}.alarms", minimum=1)
     subscriptions = section.get("subscriptions", [])
     if not isinstance(subscriptions, list):
@@ -225,6 +276,7 @@ def _subscription(
     where = f"{where}[{index}]"
     if not isinstance(raw, dict):
         raise _fail(env, f"{where} must be an object")
+    _only_known(raw, _SUBSCRIPTION_KEYS, env, f"{where}.")
     chosen = raw.get("topics", "all")
     if chosen == "all":
         chosen = list(topics)
@@ -261,9 +313,16 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         raise _fail(name, "environment names must be letters and digits, starting with a letter")
     if not isinstance(raw, dict):
         raise _fail(name, "must be an object")
+    _only_known(raw, _ENVIRONMENT_KEYS, name, "")
     host = _optional_str(raw, "superoffice_host", name)
     if host is None:
         raise _fail(name, "superoffice_host is required (e.g. sod.superoffice.com)")
+    if not _SUPEROFFICE_HOST.fullmatch(host):
+        raise _fail(
+            name,
+            f"superoffice_host {host!r} is not a SuperOffice host: sod.superoffice.com, "
+            "qaonline.superoffice.com or online.superoffice.com",
+        )
     issuers = raw.get("accepted_issuers", [f"https://{host}"])
     if (
         not isinstance(issuers, list)
@@ -276,6 +335,13 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         isinstance(pinned, dict) and isinstance(pinned.get("keys"), list)
     ):
         raise _fail(name, 'pinned_jwks must be a JSON Web Key Set: {"keys": [...]}')
+    if pinned is not None:
+        # Loaded as the function loads them, so keys it could not use fail here, not
+        # at every cold start.
+        try:
+            PinnedKeys(pinned)
+        except ValueError as exc:
+            raise _fail(name, f"pinned_jwks: {exc}") from None
     jwks_url = _optional_str(raw, "jwks_url", name)
     if jwks_url is None and pinned is None:
         jwks_url = f"https://{host}/login/.well-known/jwks"
@@ -325,3 +391,29 @@ def parse_environments(context: Any) -> list[EnvironmentConfig]:
     if not isinstance(context, dict) or not context:
         raise ConfigError(f"cdk.json context {CONTEXT_KEY} must name at least one environment")
     return [parse_environment(name, raw) for name, raw in context.items()]
+
+
+def _check_environment(argv: list[str]) -> int:
+    """`python -m stacks.config NAME`: exits 0 if cdk.json names that environment and it
+    parses; otherwise prints one line saying why and exits 2. For the Makefile's deploys.
+    """
+    cdk_json = Path(__file__).resolve().parent.parent / "cdk.json"
+    try:
+        context = json.loads(cdk_json.read_text())["context"].get(CONTEXT_KEY)
+        names = [config.name for config in parse_environments(context)]
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if len(argv) != 1 or argv[0] not in names:
+        given = argv[0] if argv else ""
+        print(
+            f"error: ENV={given} is not an environment in cdk.json; choose one of "
+            + ", ".join(names),
+            file=sys.stderr,
+        )
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_check_environment(sys.argv[1:]))

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from stacks.config import ConfigError, parse_environment, parse_environments
+from stacks.config import CONTEXT_KEY, ConfigError, parse_environment, parse_environments
 from stacks.tenant_status_stack import TenantStatusStack
+from tools.superoffice_standin import SigningKey
 
 MINIMAL = {"superoffice_host": "sod.superoffice.com"}
+TEST_JWK = SigningKey.generate(kid="test-1").public_jwk()
 QUEUE = "arn:aws:sqs:eu-west-1:111111111111:tenant-offboarding"
 
 
@@ -31,7 +38,7 @@ def test_the_application_id_becomes_the_audience() -> None:
 
 
 def test_pinned_keys_alone_need_no_jwks_url() -> None:
-    config = parse_environment("SOD", {**MINIMAL, "pinned_jwks": {"keys": [{"kty": "RSA"}]}})
+    config = parse_environment("SOD", {**MINIMAL, "pinned_jwks": {"keys": [TEST_JWK]}})
 
     assert config.jwks_url is None
 
@@ -40,6 +47,21 @@ def test_pinned_keys_alone_need_no_jwks_url() -> None:
     ("raw", "message"),
     [
         ({}, "superoffice_host is required"),
+        ({"superoffice_host": "sod.superofice.com"}, "is not a SuperOffice host"),
+        ({"superoffice_host": "https://sod.superoffice.com"}, "is not a SuperOffice host"),
+        # A misspelt setting would silently leave its default in place.
+        ({**MINIMAL, "aplication_id": "abc"}, '"aplication_id" is not a setting; did you mean '),
+        ({**MINIMAL, "waf": {"enable": True}}, 'waf."enable" is not a setting; did you mean'),
+        ({**MINIMAL, "api": {"rate": 5}}, 'api."rate" is not a setting; known: '),
+        ({**MINIMAL, "alarms": {"subscription": []}}, 'alarms."subscription" is not a setting'),
+        (
+            {**MINIMAL, "subscriptions": [{"protocol": "email", "endpoint": "a@b", "topic": []}]},
+            'subscriptions[0]."topic" is not a setting; did you mean "topics"?',
+        ),
+        # Keys the function could not load would fail every cold start.
+        ({**MINIMAL, "pinned_jwks": {"keys": []}}, "pinned_jwks: the pinned keys"),
+        ({**MINIMAL, "pinned_jwks": {"keys": [{"kty": "RSA"}]}}, "pinned_jwks: the pinned keys"),
+        ({**MINIMAL, "pinned_jwks": {"keys": [{**TEST_JWK, "alg": "none"}]}}, "pinned_jwks: "),
         ({**MINIMAL, "accepted_issuers": []}, "accepted_issuers"),
         ({**MINIMAL, "jwks_url": "http://sod.superoffice.com/jwks"}, "https://"),
         ({**MINIMAL, "pinned_jwks": [1]}, "pinned_jwks"),
@@ -197,3 +219,52 @@ def test_edge_settings_default_when_absent_and_are_read_when_present() -> None:
     )
     assert chosen.alarms.unauthorized_per_5_minutes == 9
     assert [s.endpoint for s in chosen.alarms.subscriptions] == ["ops@example.com"]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_configuration_error_at_synth_is_one_line_without_a_traceback(tmp_path: Path) -> None:
+    context = {CONTEXT_KEY: {"SOD": {**MINIMAL, "aplication_id": "abc"}}}
+    environ = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(tmp_path)}
+
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f'error: cdk.json {CONTEXT_KEY}.SOD: "aplication_id" is not a setting; '
+        'did you mean "application_id"?'
+    ]
+
+
+@pytest.mark.parametrize(("name", "status"), [("Stage", 0), ("Bogus", 2), ("", 2)])
+def test_the_deploy_targets_refuse_an_environment_cdk_json_does_not_name(
+    name: str, status: int
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "stacks.config", name],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == status
+    expected = (
+        []
+        if status == 0
+        else [
+            f"error: ENV={name} is not an environment in cdk.json; choose one of "
+            "SOD, Stage, Production"
+        ]
+    )
+    assert result.stderr.splitlines() == expected
