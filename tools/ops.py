@@ -12,6 +12,7 @@ import io
 import json
 import os
 import sys
+import urllib.error
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -72,7 +73,7 @@ def read_stack_file(directory: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise OpsError(
             f"{path} not found: start the local stack (make local) or pass the directory "
-            "it runs in to --local"
+            "it runs in to --local-dir"
         ) from None
     except (OSError, ValueError) as exc:
         raise OpsError(f"cannot read {path}: {exc}") from None
@@ -372,6 +373,9 @@ def run_send(args: argparse.Namespace) -> int:
         status, answer = post(url, body)
     except ValueError:
         raise OpsError(f"{url} answered with something that is not JSON") from None
+    except urllib.error.URLError as exc:
+        reason = getattr(exc.reason, "strerror", None) or exc.reason
+        raise OpsError(f"cannot reach {url}: {reason}") from None
     print(f"{status} {json.dumps(answer)}")
     return 0 if 200 <= status < 300 else 1
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -157,6 +158,23 @@ def test_send_with_a_file_that_is_no_key_is_one_error_line(
     assert str(not_a_key) in err
 
 
+def test_send_to_a_url_nothing_listens_on_is_one_plain_error_line(
+    local_stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{unused.getsockname()[1]}/SOD/NotifyCustomerStateChange"
+
+    status, out, err = run(
+        capsys,
+        *("send", "--url", url, "--local-dir", str(local_stack.state_dir)),
+        *("--tenant", "Cust12345", "--change-type", "Suspend"),
+    )
+
+    assert_one_error_line(status, out, err)
+    assert err == f"error: cannot reach {url}: Connection refused\n"
+
+
 def _dry_run(capsys: pytest.CaptureFixture[str], directory: Path, *fields: str) -> str:
     status, out, err = run(
         capsys,
@@ -252,6 +270,7 @@ def test_a_missing_stack_file_is_one_error_line(
 
         assert_one_error_line(status, out, err)
         assert str(tmp_path / STACK_FILE) in err
+        assert err.rstrip().endswith("pass the directory it runs in to --local-dir")
 
 
 def test_a_missing_stack_file_gives_no_traceback_from_the_program(tmp_path: Path) -> None:
