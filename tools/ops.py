@@ -29,7 +29,7 @@ from stacks.config import stack_name as stack_name_for
 from tenant_status import errors, table
 from tenant_status.change_types import TOPIC_KEYS, ChangeType
 from tenant_status.events import TenantEvent
-from tenant_status.publisher import Publisher
+from tenant_status.publisher import PERMANENT_REFUSALS, Publisher
 from tenant_status.settings import PublisherSettings, VerifierSettings
 from tenant_status.store import from_attributes, to_attributes
 from tenant_status.verification import CONTEXT_CLAIM, TokenVerifier
@@ -265,7 +265,20 @@ def run_replay(args: argparse.Namespace) -> int:
             continue
         try:
             message_id = publisher.publish(event)
-        except (ClientError, BotoCoreError) as exc:
+        except ClientError as exc:
+            # Refused for what it is (too large, say): no retry helps, so report and go on,
+            # as the stream parks it. Anything else may pass; stop, so the order holds.
+            if exc.response.get("Error", {}).get("Code") in PERMANENT_REFUSALS:
+                print(
+                    f"skipped      seq={event.sequence:<4} event={event.event_id}: SNS refused it"
+                )
+                skipped += 1
+                continue
+            raise OpsError(
+                f"publishing event {event.event_id} (seq={event.sequence}) failed after "
+                f"{published} were republished: {exc}"
+            ) from None
+        except BotoCoreError as exc:
             raise OpsError(
                 f"publishing event {event.event_id} (seq={event.sequence}) failed after "
                 f"{published} were republished: {exc}"

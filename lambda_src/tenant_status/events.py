@@ -8,14 +8,19 @@ item. The message contract for subscribers is defined here.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from . import table
-from .change_types import change_type_name
+from .change_types import UNKNOWN_TOPIC_KEY, change_type_name
 
 SCHEMA_VERSION = 1
+_EVENT_ID = re.compile(r"[0-9a-f]{32}")
+# What the receiver accepts as a change type, and far more events than a tenant gets.
+MAX_CHANGE_TYPE_OR_SEQUENCE = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -83,30 +88,65 @@ class TenantEvent:
 
     @classmethod
     def from_history_item(cls, item: dict[str, Any]) -> TenantEvent:
-        def optional_text(name: str) -> str | None:
-            value = item.get(name)
-            return None if value is None else str(value)
+        """The event an item holds; ValueError (or KeyError) for one no receiver wrote.
 
-        available = item.get("Available")
+        Types are checked, not converted: `bool("false")` is true, and a message that
+        breaks the contract is worse than one parked for a person to look at.
+        """
+        change_type = _whole(item["ChangeType"], "ChangeType", minimum=0)
+        name = _text(item["ChangeTypeName"], "ChangeTypeName")
+        known_name = change_type_name(change_type)
+        if known_name != UNKNOWN_TOPIC_KEY and name != known_name:
+            raise ValueError(f"ChangeTypeName {name!r} is not change type {change_type}")
+        event_id = _text(item["EventId"], "EventId")
+        if not _EVENT_ID.fullmatch(event_id):
+            raise ValueError("EventId is not an event id")
         return cls(
-            event_id=str(item["EventId"]),
-            environment=str(item["Environment"]),
-            change_type=int(item["ChangeType"]),
-            change_type_name=str(item["ChangeTypeName"]),
-            context_identifier=str(item["ContextIdentifier"]),
-            version_name=optional_text("VersionName"),
-            file_version=optional_text("FileVersion"),
-            public_endpoint=optional_text("PublicEndpoint"),
-            status=str(item["Status"]),
-            available=None if available is None else bool(available),
-            issued_at=optional_text("IssuedAt"),
-            received_at=str(item["ReceivedAt"]),
-            sequence=int(item["Sequence"]),
-            superseded=bool(item.get("Superseded", False)),
+            event_id=event_id,
+            environment=_text(item["Environment"], "Environment"),
+            change_type=change_type,
+            change_type_name=name,
+            context_identifier=_text(item["ContextIdentifier"], "ContextIdentifier"),
+            version_name=_optional_text(item, "VersionName"),
+            file_version=_optional_text(item, "FileVersion"),
+            public_endpoint=_optional_text(item, "PublicEndpoint"),
+            status=_text(item["Status"], "Status"),
+            available=_optional_bool(item, "Available"),
+            issued_at=_optional_text(item, "IssuedAt"),
+            received_at=_text(item["ReceivedAt"], "ReceivedAt"),
+            sequence=_whole(item["Sequence"], "Sequence", minimum=1),
+            superseded=bool(_optional_bool(item, "Superseded")),
         )
 
     def message_json(self) -> str:
         return json.dumps(self.message(), separators=(",", ":"), sort_keys=True)
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} is not a non-empty string")
+    return value
+
+
+def _optional_text(item: dict[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return None if value is None else _text(value, name)
+
+
+def _optional_bool(item: dict[str, Any], name: str) -> bool | None:
+    value = item.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"{name} is not true, false or null")
+    return value
+
+
+def _whole(value: Any, name: str, *, minimum: int) -> int:
+    # DynamoDB numbers arrive as Decimal; a bool is an int to Python, not to the contract.
+    if isinstance(value, bool) or not isinstance(value, int | Decimal) or value != int(value):
+        raise ValueError(f"{name} is not a whole number")
+    if not minimum <= int(value) <= MAX_CHANGE_TYPE_OR_SEQUENCE:
+        raise ValueError(f"{name} is out of range")
+    return int(value)
 
 
 def utc_timestamp(moment: datetime) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -196,6 +197,14 @@ UNPUBLISHABLE = {
     "no-status": lambda r: _without(r, "Status"),
     "no-event-id": lambda r: _without(r, "EventId"),
     "change-type-not-a-number": lambda r: _with(r, ChangeType="three"),
+    # Converted rather than checked, these would break the contract: bool("false") is true.
+    "superseded-as-text": lambda r: _with(r, Superseded="false"),
+    "available-as-text": lambda r: _with(r, Available="false"),
+    "sequence-zero": lambda r: _with(r, Sequence=0),
+    "sequence-fractional": lambda r: _with(r, Sequence=Decimal("1.5")),
+    "event-id-not-an-id": lambda r: _with(r, EventId="not-an-id"),
+    "name-of-another-change-type": lambda r: _with(r, ChangeTypeName="Delete"),
+    "empty-tenant": lambda r: _with(r, ContextIdentifier=""),
 }
 
 
@@ -216,6 +225,39 @@ def test_an_unpublishable_record_is_parked_and_the_rest_published_once(
     (parked,) = _parked(local_stack)
     assert parked["reason"] == "malformed_event_item"
     assert parked["record"]["dynamodb"]["SequenceNumber"] == "2"
+
+
+def test_a_message_sns_refuses_for_what_it_is_is_parked_and_the_rest_published(
+    local_stack: LocalStack,
+) -> None:
+    # An item can hold 400 KB; SNS takes messages up to 256 KiB, and no retry changes that.
+    too_long = _with(_record("2", ChangeType.Suspend), VersionName="v" * 270_000)
+    records = [_record("1", ChangeType.Upgrade), too_long, _record("3", ChangeType.Resume)]
+
+    result = _publisher(local_stack).handle({"Records": records})
+
+    assert result == {"batchItemFailures": []}
+    assert sorted(d.topic_key for d in local_stack.receive(expected=2)) == ["Resume", "Upgrade"]
+    (parked,) = _parked(local_stack)
+    assert (parked["reason"], parked["error"]) == ("refused_by_sns", "InvalidParameterException")
+    # The record with its image would not fit an SQS message; its keys find the item.
+    assert "NewImage" not in parked["record"]["dynamodb"]
+    assert parked["record"]["dynamodb"]["Keys"] == too_long["dynamodb"]["Keys"]
+    assert "image_left_out" in parked
+
+
+def test_a_damaged_item_too_large_to_park_whole_is_parked_without_its_image(
+    local_stack: LocalStack,
+) -> None:
+    # JSON writes each control character as six, so the record grows past what SQS takes.
+    damaged = _with(_without(_record("1", ChangeType.Suspend), "Status"), Note="\x01" * 100_000)
+
+    result = _publisher(local_stack).handle({"Records": [damaged]})
+
+    assert result == {"batchItemFailures": []}
+    (parked,) = _parked(local_stack)
+    assert parked["reason"] == "malformed_event_item"
+    assert "NewImage" not in parked["record"]["dynamodb"]
 
 
 def test_a_record_is_reported_when_even_the_failure_queue_fails(local_stack: LocalStack) -> None:

@@ -19,6 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tenant_status.change_types import ChangeType
+from tenant_status.store import to_attributes
 from tenant_status.verification import CONTEXT_CLAIM
 from tools import ops
 from tools.local_stack import STACK_FILE, LocalStack, post
@@ -381,6 +382,31 @@ def test_replay_from_a_sequence_republishes_only_the_later_events(
 
     assert status == 0
     assert "Republished 1 event of Cust12345" in out
+    assert [d.message["EventId"] for d in local_stack.receive(expected=1)] == ids[1:]
+
+
+def test_replay_skips_an_event_sns_refuses_and_republishes_the_rest(
+    local_stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = [notify(local_stack, "Cust12345", c) for c in (ChangeType.Suspend, ChangeType.Resume)]
+    local_stack.receive(expected=2)
+    # An item may hold more than SNS takes in a message (256 KiB).
+    local_stack.dynamodb.update_item(
+        TableName=local_stack.table_name,
+        Key=to_attributes({"pk": "TENANT#Cust12345", "sk": f"EVENT#{ids[0]}"}),
+        UpdateExpression="SET VersionName = :v",
+        ExpressionAttributeValues=to_attributes({":v": "v" * 270_000}),
+    )
+
+    status, out, _ = run(
+        capsys, "replay", "Cust12345", "--local", "--local-dir", str(local_stack.state_dir)
+    )
+
+    assert status == 1
+    lines = out.splitlines()
+    assert lines[0].startswith("skipped      seq=1") and lines[0].endswith("SNS refused it")
+    assert lines[1].startswith("republished  seq=2") and ids[1] in lines[1]
+    assert lines[-1].startswith("Republished 1 event of Cust12345")
     assert [d.message["EventId"] for d in local_stack.receive(expected=1)] == ids[1:]
 
 
