@@ -36,6 +36,8 @@ RETRY_PAUSE_SECONDS = 0.02
 UNKNOWN_STATUS = "unknown"
 # The state item's exact issue time of the applied token, in seconds (a number).
 ISSUED_SECONDS = "IssuedAtSeconds"
+# The issue time of the Move that set the state item's PublicEndpoint.
+ENDPOINT_ISSUED_SECONDS = "PublicEndpointIssuedAtSeconds"
 
 # For the function's own DynamoDB client. The store builds every request from
 # fixed shapes and DynamoDB checks each one again; checking it on the client
@@ -165,10 +167,11 @@ class TenantStateStore:
                 and issued_at < str(applied_issued_at)
             )
         available: bool | None
-        try:
+        known = notification.change_type in STATUS_AFTER
+        if known:
             after = STATUS_AFTER[ChangeType(notification.change_type)]
             status, available = after.status, after.available
-        except ValueError:
+        else:
             # A change type this version does not know leaves the status as it was.
             status = str(current.get("Status", UNKNOWN_STATUS))
             available = current.get("Available")
@@ -211,19 +214,42 @@ class TenantStateStore:
                     "FileVersion": notification.file_version,
                     "PublicEndpoint": notification.public_endpoint
                     or current.get("PublicEndpoint"),
-                    # A token without an issue time must not erase the newest one
-                    # seen, or an older notification could roll the state back.
-                    "IssuedAt": issued_at or current.get("IssuedAt"),
-                    ISSUED_SECONDS: (
-                        issued_seconds
-                        if issued_seconds is not None
-                        else current.get(ISSUED_SECONDS)
-                    ),
                     "LastEventId": event_id,
                     "UpdatedAt": received_at,
                 }
             )
+        if not superseded and known:
+            # Only what set the status orders it: a change type this version does not
+            # know must not make a later-arriving Suspend look older than it. A token
+            # without an issue time must not erase the newest one seen either.
+            state["IssuedAt"] = issued_at or current.get("IssuedAt")
+            state[ISSUED_SECONDS] = (
+                issued_seconds if issued_seconds is not None else current.get(ISSUED_SECONDS)
+            )
+        if notification.public_endpoint is not None and self._newest_move(
+            current, issued_seconds, superseded
+        ):
+            # The endpoint has an order of its own: a Move that arrives after a newer
+            # Upgrade changes no status, but it is still where the tenant now lives.
+            state["PublicEndpoint"] = notification.public_endpoint
+            state[ENDPOINT_ISSUED_SECONDS] = (
+                issued_seconds
+                if issued_seconds is not None
+                else current.get(ENDPOINT_ISSUED_SECONDS, current.get(ISSUED_SECONDS))
+            )
         return event, state
+
+    @staticmethod
+    def _newest_move(
+        current: dict[str, Any], issued_seconds: Decimal | None, superseded: bool
+    ) -> bool:
+        """Whether a notification naming a PublicEndpoint is the newest to do so."""
+        # Items written before the endpoint kept its own time: the state's is the bound.
+        applied = current.get(ENDPOINT_ISSUED_SECONDS, current.get(ISSUED_SECONDS))
+        if issued_seconds is None or applied is None:
+            # Without both times, arrival order, as for the status.
+            return not superseded
+        return issued_seconds >= Decimal(applied)
 
     def _write(
         self, event: TenantEvent, state: dict[str, Any], current: dict[str, Any] | None

@@ -215,6 +215,51 @@ def test_a_token_issued_a_fraction_of_a_second_earlier_is_older(
     assert [h["Superseded"] for h in _history(local_stack)] == [False, True]
 
 
+def _notify_issued(
+    stack: LocalStack, change_type: int, seconds_ago: int, **fields: Any
+) -> dict[str, Any]:
+    token = stack.sign(TENANT, extra_claims={"iat": int(time.time()) - seconds_ago})
+    status, answer = post(stack.url, _body(stack, change_type, Token=token, **fields))
+    assert (status, answer["status"]) == (200, "accepted")
+    return answer
+
+
+def test_a_move_arriving_after_a_newer_upgrade_still_moves_the_tenant(
+    local_stack: LocalStack,
+) -> None:
+    _notify_issued(local_stack, ChangeType.Move, 100, PublicEndpoint="sod1.superoffice.com")
+    _notify_issued(local_stack, ChangeType.Upgrade, 10)
+
+    _notify_issued(local_stack, ChangeType.Move, 50, PublicEndpoint="sod3.superoffice.com")
+
+    state = _state(local_stack)
+    assert state is not None
+    assert (state["Status"], state["PublicEndpoint"]) == ("upgrading", "sod3.superoffice.com")
+    assert [h["Superseded"] for h in _history(local_stack)] == [False, False, True]
+
+
+def test_a_move_older_than_the_one_applied_leaves_the_endpoint(local_stack: LocalStack) -> None:
+    _notify_issued(local_stack, ChangeType.Move, 10, PublicEndpoint="sod3.superoffice.com")
+
+    _notify_issued(local_stack, ChangeType.Move, 50, PublicEndpoint="sod1.superoffice.com")
+
+    state = _state(local_stack)
+    assert state is not None and state["PublicEndpoint"] == "sod3.superoffice.com"
+
+
+def test_an_unknown_change_type_does_not_make_a_late_suspension_look_older(
+    local_stack: LocalStack,
+) -> None:
+    _notify_issued(local_stack, ChangeType.Resume, 100)
+    _notify_issued(local_stack, 99, 10)
+
+    _notify_issued(local_stack, ChangeType.Suspend, 50)
+
+    state = _state(local_stack)
+    assert state is not None and state["Status"] == "suspended"
+    assert [h["Superseded"] for h in _history(local_stack)] == [False, False, False]
+
+
 @pytest.mark.parametrize("iat", [1e-200, 5e-324])
 def test_a_signed_issue_time_of_a_tiny_fraction_is_recorded(
     local_stack: LocalStack, iat: float
