@@ -16,6 +16,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
+from boto3.dynamodb.types import Binary
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import table
@@ -81,9 +82,10 @@ class TenantStateReader:
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
-        tenant = str((event.get("pathParameters") or {}).get("ContextIdentifier") or "")
-        identity = (event.get("requestContext") or {}).get("identity") or {}
-        caller = identity.get("userArn") if isinstance(identity, dict) else None
+        # API Gateway sends objects here; anything else is read as absent, never trusted.
+        tenant = str(_member(event, "pathParameters").get("ContextIdentifier") or "")
+        identity = _member(_member(event, "requestContext"), "identity")
+        caller = identity.get("userArn")
         caller = caller if isinstance(caller, str) else None
         if caller is None or principal_of(caller) not in self._readers:
             status, body = (
@@ -135,8 +137,25 @@ class TenantStateReader:
         return 200, {name: _plain(state.get(name)) for name in STATE_FIELDS}
 
 
+def _member(document: Any, name: str) -> dict[str, Any]:
+    value = document.get(name) if isinstance(document, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
 def _plain(value: Any) -> Any:
-    """DynamoDB numbers come back as Decimal; JSON wants int or float."""
+    """DynamoDB numbers come back as Decimal and sets as sets; JSON wants numbers and lists.
+
+    The receiver writes neither sets nor binary values; an item edited by hand may.
+    """
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Binary | bytes | bytearray):
+        return None
+    if isinstance(value, set | frozenset):
+        members = [_plain(v) for v in value]
+        return None if None in members else sorted(members)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
     return value

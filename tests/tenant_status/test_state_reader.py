@@ -4,6 +4,7 @@ and nothing for a caller that is not a configured reader."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from tenant_status.change_types import ChangeType
 from tenant_status.settings import StateReaderSettings
 from tenant_status.state_reader import STATE_FIELDS, TenantStateReader
+from tenant_status.store import to_attributes
 from tools.local_stack import LocalStack, post
 
 # Configured with its path; API Gateway names a caller by its role session.
@@ -170,6 +172,46 @@ def test_any_other_caller_is_403_without_a_read(
 
     assert _get(reader, "Cust7", identity) == (403, FORBIDDEN)
     assert reads == []
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"pathParameters": ["Cust7"], "requestContext": {"identity": {"userArn": READER}}},
+        {"pathParameters": {"ContextIdentifier": "Cust7"}, "requestContext": "x"},
+        {"pathParameters": {"ContextIdentifier": "Cust7"}, "requestContext": ["identity"]},
+        {},
+    ],
+    ids=["path-parameters-a-list", "request-context-text", "request-context-a-list", "empty"],
+)
+def test_an_event_of_another_shape_is_answered_without_a_read(
+    local_stack: LocalStack, reader: TenantStateReader, event: dict[str, Any]
+) -> None:
+    reads = _counting_reads(local_stack)
+
+    answer = reader.handle(event)
+
+    assert answer["statusCode"] in (400, 403)
+    assert reads == []
+
+
+def test_a_state_item_edited_by_hand_is_still_answered_as_json(
+    local_stack: LocalStack, reader: TenantStateReader
+) -> None:
+    _suspend(local_stack, "Cust7")
+    local_stack.dynamodb.update_item(
+        TableName=local_stack.table_name,
+        Key=to_attributes({"pk": "TENANT#Cust7", "sk": "STATE"}),
+        UpdateExpression="SET VersionName = :set, FileVersion = :list",
+        ExpressionAttributeValues=to_attributes(
+            {":set": {"b", "a"}, ":list": [Decimal("1.5"), {"n": Decimal(2)}]}
+        ),
+    )
+
+    status, state = _get(reader, "Cust7")
+
+    assert status == 200
+    assert (state["VersionName"], state["FileVersion"]) == (["a", "b"], [1.5, {"n": 2}])
 
 
 def test_with_no_readers_configured_nobody_reads(local_stack: LocalStack) -> None:
