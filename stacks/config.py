@@ -10,6 +10,7 @@ import difflib
 import json
 import re
 import sys
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +28,27 @@ QUEUE_ENCRYPTIONS = ("sse-sqs", "stack-key", "customer-managed-key", "none")
 AWS_MANAGED_QUEUE_KEY = "aws-managed-key"
 _STAGE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,31}")
 # A path (name/name/...) and a name; no empty part, so the functions can match it.
+# ASCII only: \d and \w would also take other scripts' digits and letters, which IAM
+# refuses at deploy.
+_PARTITION = r"arn:aws(?:-cn|-us-gov)?"
 _IAM_PRINCIPAL_ARN = re.compile(
-    r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/(?:[\w+=,.@-]+/)*[\w+=,.@-]+"
+    _PARTITION + r":iam::\d{12}:(role|user)/(?:[\w+=,.@-]+/)*[\w+=,.@-]+", re.ASCII
 )
-_ACCOUNT_ID = re.compile(r"\d{12}")
+_ACCOUNT_ID = re.compile(r"\d{12}", re.ASCII)
+_ENDPOINT_ARN = {
+    protocol: re.compile(_PARTITION + rf":{protocol}:[a-z0-9-]+:\d{{12}}:\S+", re.ASCII)
+    for protocol in ("sqs", "lambda")
+}
+# The message attributes a subscription filter policy can match, and SNS's own limits.
+FILTER_ATTRIBUTES = (
+    "ContextIdentifier",
+    "ChangeType",
+    "ChangeTypeValue",
+    "Environment",
+    "Superseded",
+)
+MAX_FILTER_KEYS = 5
+MAX_WAF_RATE_LIMIT = 2_000_000_000
 # SuperOffice's environments all live under superoffice.com (sod., qaonline., online.).
 _SUPEROFFICE_HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+superoffice\.com")
 
@@ -218,6 +236,8 @@ def _waf(raw: Mapping[str, Any], env: str) -> WafConfig:
         raise _fail(env, "waf.enabled must be true or false")
     # AWS WAF's rate-based rules count over five minutes, from 10 requests up.
     limit = _optional_int(section, "requests_per_5_minutes_per_ip", f"{env}.waf", minimum=10)
+    if limit is not None and limit > MAX_WAF_RATE_LIMIT:
+        raise _fail(env, f"waf.requests_per_5_minutes_per_ip is at most {MAX_WAF_RATE_LIMIT}")
     return WafConfig(
         enabled=enabled,
         requests_per_5_minutes_per_ip=(
@@ -265,6 +285,41 @@ def _queue_encryption(raw: Mapping[str, Any], env: str, where: str) -> str:
     return str(value)
 
 
+def _filter_policy(value: Any, env: str, where: str) -> dict[str, Any] | None:
+    """A filter policy on the message attributes: SNS refuses some at deploy, and one on an
+    attribute the messages do not have matches nothing, silently.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value:
+        raise _fail(env, f"{where}.filter_policy must be an SNS filter policy object")
+    unknown = [name for name in value if name not in FILTER_ATTRIBUTES]
+    if unknown:
+        raise _fail(
+            env,
+            f"{where}.filter_policy names {unknown}, which no message carries; the message "
+            f"attributes are {list(FILTER_ATTRIBUTES)}",
+        )
+    if len(value) > MAX_FILTER_KEYS:
+        raise _fail(env, f"{where}.filter_policy may name at most {MAX_FILTER_KEYS} attributes")
+    for name, rule in value.items():
+        if not isinstance(rule, list) or not rule:
+            raise _fail(env, f"{where}.filter_policy.{name} must be a non-empty list of values")
+    superseded = value.get("Superseded", [])
+    if any(not isinstance(v, str | dict) for v in superseded):
+        raise _fail(
+            env, f'{where}.filter_policy.Superseded matches the strings "true" and "false"'
+        )
+    change_type_value = value.get("ChangeTypeValue", [])
+    if any(isinstance(v, str) for v in change_type_value):
+        raise _fail(
+            env,
+            f'{where}.filter_policy.ChangeTypeValue is a number: match 2, not "2" (or '
+            "match ChangeType, the name)",
+        )
+    return value
+
+
 def _subscription(
     raw: Any,
     env: str,
@@ -285,25 +340,29 @@ def _subscription(
     unknown = [t for t in chosen if t not in topics]
     if unknown:
         raise _fail(env, f"{where}.topics names {unknown}; known: {list(topics)}")
+    if len(set(chosen)) != len(chosen):
+        raise _fail(env, f"{where}.topics names a topic more than once")
     protocol = raw.get("protocol")
     if protocol not in SUBSCRIPTION_PROTOCOLS:
         raise _fail(env, f"{where}.protocol must be one of {list(SUBSCRIPTION_PROTOCOLS)}")
     endpoint = raw.get("endpoint")
     if not isinstance(endpoint, str) or not endpoint:
         raise _fail(env, f"{where}.endpoint is required")
-    if protocol in ("sqs", "lambda") and not endpoint.startswith("arn:"):
+    if protocol in _ENDPOINT_ARN and not _ENDPOINT_ARN[protocol].fullmatch(endpoint):
         raise _fail(env, f"{where}.endpoint must be the {protocol} ARN")
     if protocol == "https" and not endpoint.startswith("https://"):
         raise _fail(env, f"{where}.endpoint must be an https:// URL")
-    filter_policy = raw.get("filter_policy")
-    if filter_policy is not None and not isinstance(filter_policy, dict):
-        raise _fail(env, f"{where}.filter_policy must be an SNS filter policy object")
+    if protocol == "email" and not re.fullmatch(r"[^@\s]+@[^@\s]+", endpoint):
+        raise _fail(env, f"{where}.endpoint must be an email address")
+    raw_delivery = raw.get("raw_message_delivery", False)
+    if not isinstance(raw_delivery, bool):
+        raise _fail(env, f"{where}.raw_message_delivery must be true or false")
     return SubscriptionConfig(
         topics=tuple(chosen),
         protocol=protocol,
         endpoint=endpoint,
-        filter_policy=filter_policy,
-        raw_message_delivery=bool(raw.get("raw_message_delivery", False)),
+        filter_policy=_filter_policy(raw.get("filter_policy"), env, where),
+        raw_message_delivery=raw_delivery,
         queue_encryption=_queue_encryption(raw, env, where) if protocol == "sqs" else None,
     )
 
@@ -347,6 +406,15 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         jwks_url = f"https://{host}/login/.well-known/jwks"
     if jwks_url is not None and not jwks_url.startswith("https://"):
         raise _fail(name, "jwks_url must be an https:// URL")
+    if jwks_url is not None and not _SUPEROFFICE_HOST.fullmatch(
+        urllib.parse.urlsplit(jwks_url).hostname or ""
+    ):
+        # Whoever serves the keys decides which tokens are genuine.
+        raise _fail(
+            name,
+            "jwks_url must be on a superoffice.com host; to trust keys of your own (a test "
+            "stage), pin them in pinned_jwks",
+        )
     removal_policy = raw.get("removal_policy", "destroy")
     if removal_policy not in REMOVAL_POLICIES:
         raise _fail(name, f"removal_policy must be one of {list(REMOVAL_POLICIES)}")

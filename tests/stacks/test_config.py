@@ -19,6 +19,15 @@ from tools.superoffice_standin import SigningKey
 
 MINIMAL = {"superoffice_host": "sod.superoffice.com"}
 TEST_JWK = SigningKey.generate(kid="test-1").public_jwk()
+
+
+def _subscribed(**subscription: Any) -> dict[str, Any]:
+    return {
+        **MINIMAL,
+        "subscriptions": [{"protocol": "email", "endpoint": "ops@example.com", **subscription}],
+    }
+
+
 QUEUE = "arn:aws:sqs:eu-west-1:111111111111:tenant-offboarding"
 
 
@@ -58,6 +67,28 @@ def test_pinned_keys_alone_need_no_jwks_url() -> None:
             {**MINIMAL, "subscriptions": [{"protocol": "email", "endpoint": "a@b", "topic": []}]},
             'subscriptions[0]."topic" is not a setting; did you mean "topics"?',
         ),
+        # Values that would deploy a weaker stack, or not deploy at all.
+        (
+            {**MINIMAL, "jwks_url": "https://keys.example.com/jwks"},
+            "jwks_url must be on a superoffice.com host",
+        ),
+        (_subscribed(raw_message_delivery="false"), "raw_message_delivery must be true or false"),
+        (_subscribed(topics=["Suspend", "Suspend"]), "names a topic more than once"),
+        (_subscribed(endpoint="nobody"), "must be an email address"),
+        (
+            _subscribed(protocol="sqs", endpoint="arn:aws:lambda:eu-west-1:111111111111:f:x"),
+            "must be the sqs ARN",
+        ),
+        (_subscribed(filter_policy={"Tenant": ["Cust1"]}), "names ['Tenant'], which no message"),
+        (_subscribed(filter_policy={"ContextIdentifier": "Cust1"}), "must be a non-empty list"),
+        (_subscribed(filter_policy={"ChangeTypeValue": ["2"]}), "ChangeTypeValue is a number"),
+        (_subscribed(filter_policy={"Superseded": [False]}), 'the strings "true" and "false"'),
+        ({**MINIMAL, "waf": {"requests_per_5_minutes_per_ip": 10**12}}, "at most 2000000000"),
+        (
+            {**MINIMAL, "subscriber_accounts": ["\u0661" * 12]},
+            "subscriber_accounts",
+        ),  # Arabic-Indic
+        ({**MINIMAL, "state_readers": ["arn:awsfoo:iam::111111111111:role/r"]}, "state_readers"),
         # Keys the function could not load would fail every cold start.
         ({**MINIMAL, "pinned_jwks": {"keys": []}}, "pinned_jwks: the pinned keys"),
         ({**MINIMAL, "pinned_jwks": {"keys": [{"kty": "RSA"}]}}, "pinned_jwks: the pinned keys"),
