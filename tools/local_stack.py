@@ -84,13 +84,14 @@ class Delivery:
     attributes: dict[str, str] = field(default_factory=dict)
 
 
-def _one_transaction_at_a_time(client: Any) -> None:
+def _one_transaction_at_a_time(client: Any, turn: threading.Lock) -> None:
     """Makes a client's DynamoDB transactions take turns, as DynamoDB's own are atomic.
 
-    moto applies a transaction to a copy of the table and puts the copy back when a
-    condition fails, without a lock: two at once can undo each other's writes.
+    moto applies a transaction to the table, stream included, and puts a copy of the
+    table back when a condition fails, without a lock: two at once can undo each
+    other's writes, and a reader in between sees writes that never happened. Whoever
+    else reads must take the same turn (the stream relay does).
     """
-    turn = threading.Lock()
 
     def take(**_: Any) -> None:
         turn.acquire()
@@ -115,6 +116,8 @@ class LocalStack:
     # Called with every request the State Change URL takes and the answer it gives.
     on_response: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
     key: SigningKey = field(init=False)
+    # The one turn that the receiver's transactions and the stream relay's reads take.
+    _transaction_turn: threading.Lock = field(init=False, default_factory=threading.Lock)
     issuer: str = field(init=False, default=LOCAL_ISSUER)
     topic_arns: dict[str, str] = field(init=False, default_factory=dict)
 
@@ -150,7 +153,7 @@ class LocalStack:
         self.receiver_dynamodb = session.client(
             "dynamodb", endpoint_url=endpoint, config=CLIENT_CONFIG
         )
-        _one_transaction_at_a_time(self.receiver_dynamodb)
+        _one_transaction_at_a_time(self.receiver_dynamodb, self._transaction_turn)
 
         loaded = load_local_signer(self.state_dir)
         self.key = loaded[0] if loaded else SigningKey.generate(kid="local-superoffice-1")
@@ -181,7 +184,9 @@ class LocalStack:
             sns_client=self.sns,
             sqs_client=self.sqs,
         )
-        self.relay = StreamRelay(self.streams, self.stream_arn, publisher).start()
+        self.relay = StreamRelay(
+            self.streams, self.stream_arn, publisher, turn=self._transaction_turn
+        ).start()
         self._update_stack_file(running=True)
         return self
 
@@ -323,7 +328,11 @@ class StreamRelay:
 
     # Limitation: each pass reads the whole stream, so a local run slows as its stream
     # grows; fine for a session's worth of notifications, not for a soak test.
-    def __init__(self, streams: Any, stream_arn: str, publisher: Publisher) -> None:
+    def __init__(
+        self, streams: Any, stream_arn: str, publisher: Publisher, *, turn: threading.Lock
+    ) -> None:
+        # Held while reading, so the stream is never read in the middle of a transaction.
+        self._turn = turn
         self._streams = streams
         self._stream_arn = stream_arn
         self._publisher = publisher
@@ -358,7 +367,9 @@ class StreamRelay:
 
     def _pass(self) -> bool:
         """Offers the unpublished events once; True when the publisher reported a failure."""
-        pending = [(k, r) for k, r in self._read_stream() if k not in self._published]
+        with self._turn:
+            stream = self._read_stream()
+        pending = [(k, r) for k, r in stream if k not in self._published]
         if not pending:
             return False
         for _, record in pending:

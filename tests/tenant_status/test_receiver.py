@@ -525,3 +525,32 @@ def test_a_burst_of_one_notification_in_many_spellings_yields_one_event(
     deliveries = local_stack.receive(expected=1)
     deliveries += local_stack.receive(expected=0, timeout=1.0)
     assert len(deliveries) == 1
+
+
+def test_concurrent_notifications_for_one_tenant_publish_exactly_the_recorded_events(
+    local_stack: LocalStack,
+) -> None:
+    # Many notifications at once lose write races: the losers' cancelled transactions
+    # must leave nothing to publish, and each recorded event goes out once, as recorded.
+    issued = int(time.time()) - 100
+    bodies = [
+        _body(
+            local_stack,
+            change_type,
+            Token=local_stack.sign(TENANT, extra_claims={"iat": issued + n % 7}),
+        )
+        for n, change_type in enumerate([0, 2, 3, 4, 99, 2, 3, 0] * 2)
+    ]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(lambda body: post(local_stack.url, body), bodies))
+
+    accepted = {a["eventId"] for s, a in answers if (s, a.get("status")) == (200, "accepted")}
+    history = _history(local_stack)
+    assert {h["EventId"] for h in history} == accepted
+    assert [int(h["Sequence"]) for h in history] == list(range(1, len(accepted) + 1))
+    deliveries = local_stack.receive(expected=len(accepted))
+    deliveries += local_stack.receive(expected=0, timeout=1.0)
+    assert sorted((d.message["Sequence"], d.message["EventId"]) for d in deliveries) == sorted(
+        (int(h["Sequence"]), h["EventId"]) for h in history
+    )
