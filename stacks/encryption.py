@@ -7,7 +7,7 @@ those two services use it. The table keeps DynamoDB's own encryption.
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Aws, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
@@ -33,11 +33,14 @@ class MessageKey(Construct):
         )
         # SNS encrypts each message for a subscriber queue that uses this key;
         # CloudWatch encrypts alarm notifications for the encrypted alarm topic.
+        # Only on behalf of this account's topics and alarms: without the condition the
+        # services would use the key for anyone's (the confused deputy).
         for service in ("sns.amazonaws.com", "cloudwatch.amazonaws.com"):
             self.key.add_to_resource_policy(
                 iam.PolicyStatement(
                     principals=[iam.ServicePrincipal(service)],
                     actions=_USE_FOR_DELIVERY,
                     resources=["*"],
+                    conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
                 )
             )

@@ -48,6 +48,12 @@ def test_the_key_rotates_and_lets_sns_and_cloudwatch_deliver(stage: SynthesizedS
 
     assert key["Properties"]["EnableKeyRotation"] is True
     assert services == {"sns.amazonaws.com", "cloudwatch.amazonaws.com"}
+    for statement in statements:
+        if "Service" in statement["Principal"]:
+            # Only for this account's topics and alarms, not as anyone's deputy.
+            assert statement["Condition"] == {
+                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+            }
 
 
 def test_every_topic_and_queue_refuses_plain_http(stage: SynthesizedStage) -> None:
