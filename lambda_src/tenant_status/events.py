@@ -15,10 +15,21 @@ from decimal import Decimal
 from typing import Any
 
 from . import table
-from .change_types import UNKNOWN_TOPIC_KEY, change_type_name
+from .change_types import STATUS_AFTER, UNKNOWN_TOPIC_KEY, change_type_name
+from .notification import CONTEXT_IDENTIFIER
 
 SCHEMA_VERSION = 1
 _EVENT_ID = re.compile(r"[0-9a-f]{32}")
+# What schemas/tenant-event.schema.json allows, checked on every item before it is
+# published (the schema validator itself would not fit the function's size budget).
+_ENVIRONMENT = re.compile(r"[A-Za-z][A-Za-z0-9]{0,31}")
+_CHANGE_TYPE_NAME = re.compile(r"[A-Za-z]{1,64}")
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", re.ASCII)
+_LOWER_CASE_HOST = re.compile(
+    r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]*[a-z][a-z0-9-]*"
+)
+STATUSES = frozenset({*(s.status for s in STATUS_AFTER.values()), "unknown"})
+MAX_TEXT_LENGTH = 256
 # What the receiver accepts as a change type, and far more events than a tenant gets.
 MAX_CHANGE_TYPE_OR_SEQUENCE = 2**31 - 1
 
@@ -94,7 +105,7 @@ class TenantEvent:
         breaks the contract is worse than one parked for a person to look at.
         """
         change_type = _whole(item["ChangeType"], "ChangeType", minimum=0)
-        name = _text(item["ChangeTypeName"], "ChangeTypeName")
+        name = _text(item["ChangeTypeName"], "ChangeTypeName", _CHANGE_TYPE_NAME)
         known_name = change_type_name(change_type)
         if known_name != UNKNOWN_TOPIC_KEY and name != known_name:
             raise ValueError(f"ChangeTypeName {name!r} is not change type {change_type}")
@@ -103,17 +114,19 @@ class TenantEvent:
             raise ValueError("EventId is not an event id")
         return cls(
             event_id=event_id,
-            environment=_text(item["Environment"], "Environment"),
+            environment=_text(item["Environment"], "Environment", _ENVIRONMENT),
             change_type=change_type,
             change_type_name=name,
-            context_identifier=_text(item["ContextIdentifier"], "ContextIdentifier"),
+            context_identifier=_text(
+                item["ContextIdentifier"], "ContextIdentifier", CONTEXT_IDENTIFIER
+            ),
             version_name=_optional_text(item, "VersionName"),
             file_version=_optional_text(item, "FileVersion"),
-            public_endpoint=_optional_text(item, "PublicEndpoint"),
-            status=_text(item["Status"], "Status"),
+            public_endpoint=_optional_text(item, "PublicEndpoint", _LOWER_CASE_HOST),
+            status=_status(item["Status"]),
             available=_optional_bool(item, "Available"),
-            issued_at=_optional_text(item, "IssuedAt"),
-            received_at=_text(item["ReceivedAt"], "ReceivedAt"),
+            issued_at=_optional_text(item, "IssuedAt", _TIMESTAMP),
+            received_at=_text(item["ReceivedAt"], "ReceivedAt", _TIMESTAMP),
             sequence=_whole(item["Sequence"], "Sequence", minimum=1),
             superseded=bool(_optional_bool(item, "Superseded")),
         )
@@ -122,15 +135,25 @@ class TenantEvent:
         return json.dumps(self.message(), separators=(",", ":"), sort_keys=True)
 
 
-def _text(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{name} is not a non-empty string")
+def _text(value: Any, name: str, shape: re.Pattern[str] | None = None) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_TEXT_LENGTH:
+        raise ValueError(f"{name} is not a string of 1 to {MAX_TEXT_LENGTH} characters")
+    if shape is not None and not shape.fullmatch(value):
+        raise ValueError(f"{name} is not of the contract's form")
     return value
 
 
-def _optional_text(item: dict[str, Any], name: str) -> str | None:
+def _optional_text(
+    item: dict[str, Any], name: str, shape: re.Pattern[str] | None = None
+) -> str | None:
     value = item.get(name)
-    return None if value is None else _text(value, name)
+    return None if value is None else _text(value, name, shape)
+
+
+def _status(value: Any) -> str:
+    if value not in STATUSES:
+        raise ValueError("Status is not one the contract names")
+    return str(value)
 
 
 def _optional_bool(item: dict[str, Any], name: str) -> bool | None:

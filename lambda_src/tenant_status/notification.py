@@ -23,7 +23,7 @@ MAX_TEXT_LENGTH = 256
 MAX_CHANGE_TYPE = 2**31 - 1
 
 # Tenant ids look like `Cust12345`; anything that could not be one is refused.
-_CONTEXT_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+CONTEXT_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # A DNS name such as `sod3.superoffice.com`: at least two labels, the last not
 # numeric (no IP literals), no port.
 _HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -55,7 +55,7 @@ class Notification:
 
 def is_context_identifier(value: str) -> bool:
     """Whether a value could be a SuperOffice tenant id."""
-    return _CONTEXT_IDENTIFIER.fullmatch(value) is not None
+    return CONTEXT_IDENTIFIER.fullmatch(value) is not None
 
 
 def check_content_type(content_type: str | None) -> None:
@@ -116,7 +116,7 @@ def parse_notification(raw: bytes) -> Notification:
 
     change_type = _integer(document, "ChangeType")
     context_identifier = _required_text(document, "ContextIdentifier")
-    if not _CONTEXT_IDENTIFIER.fullmatch(context_identifier):
+    if not CONTEXT_IDENTIFIER.fullmatch(context_identifier):
         raise errors.FieldInvalid("ContextIdentifier is not a tenant identifier.")
     token = _required_text(document, "Token", max_length=None)
     public_endpoint = _text(document, "PublicEndpoint")

@@ -19,7 +19,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tenant_status.change_types import ChangeType
-from tenant_status.store import to_attributes
+from tenant_status.events import TenantEvent
+from tenant_status.publisher import Publisher
 from tenant_status.verification import CONTEXT_CLAIM
 from tools import ops
 from tools.local_stack import STACK_FILE, LocalStack, post
@@ -386,17 +387,19 @@ def test_replay_from_a_sequence_republishes_only_the_later_events(
 
 
 def test_replay_skips_an_event_sns_refuses_and_republishes_the_rest(
-    local_stack: LocalStack, capsys: pytest.CaptureFixture[str]
+    local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ids = [notify(local_stack, "Cust12345", c) for c in (ChangeType.Suspend, ChangeType.Resume)]
     local_stack.receive(expected=2)
-    # An item may hold more than SNS takes in a message (256 KiB).
-    local_stack.dynamodb.update_item(
-        TableName=local_stack.table_name,
-        Key=to_attributes({"pk": "TENANT#Cust12345", "sk": f"EVENT#{ids[0]}"}),
-        UpdateExpression="SET VersionName = :v",
-        ExpressionAttributeValues=to_attributes({":v": "v" * 270_000}),
-    )
+    publish = Publisher.publish
+
+    def refusing_the_first(publisher: Publisher, event: TenantEvent) -> str:
+        if event.event_id == ids[0]:
+            refusal = {"Error": {"Code": "InvalidParameter", "Message": "Message too long"}}
+            raise ClientError(refusal, "Publish")  # type: ignore[arg-type]
+        return publish(publisher, event)
+
+    monkeypatch.setattr(Publisher, "publish", refusing_the_first)
 
     status, out, _ = run(
         capsys, "replay", "Cust12345", "--local", "--local-dir", str(local_stack.state_dir)
