@@ -367,6 +367,25 @@ def _subscription(
     )
 
 
+def _distinct(
+    subscriptions: tuple[SubscriptionConfig, ...], env: str
+) -> tuple[SubscriptionConfig, ...]:
+    # SNS keeps one subscription per topic and endpoint; a second, with another filter
+    # policy, fails the deploy.
+    seen: set[tuple[str, str, str]] = set()
+    for index, subscription in enumerate(subscriptions):
+        for topic in subscription.topics:
+            key = (topic, subscription.protocol, subscription.endpoint)
+            if key in seen:
+                raise _fail(
+                    env,
+                    f"subscriptions[{index}] subscribes {subscription.endpoint} to {topic} "
+                    "again; SNS keeps one subscription per topic and endpoint",
+                )
+            seen.add(key)
+    return subscriptions
+
+
 def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     if not _STAGE_NAME.fullmatch(name):
         raise _fail(name, "environment names must be letters and digits, starting with a letter")
@@ -431,7 +450,9 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         account=_optional_str(raw, "account", name),
         region=_optional_str(raw, "region", name),
         removal_policy=removal_policy,
-        subscriptions=tuple(_subscription(s, name, i) for i, s in enumerate(subscriptions)),
+        subscriptions=_distinct(
+            tuple(_subscription(s, name, i) for i, s in enumerate(subscriptions)), name
+        ),
         api=_api(raw, name),
         waf=_waf(raw, name),
         # AWS refuses a reservation that leaves the account fewer than 10 unreserved.

@@ -74,6 +74,16 @@ def test_pinned_keys_alone_need_no_jwks_url() -> None:
         ),
         (_subscribed(raw_message_delivery="false"), "raw_message_delivery must be true or false"),
         (_subscribed(topics=["Suspend", "Suspend"]), "names a topic more than once"),
+        (
+            {
+                **MINIMAL,
+                "subscriptions": [
+                    {"topics": ["Suspend"], "protocol": "email", "endpoint": "ops@example.com"},
+                    {"protocol": "email", "endpoint": "ops@example.com"},
+                ],
+            },
+            "subscriptions[1] subscribes ops@example.com to Suspend again",
+        ),
         (_subscribed(endpoint="nobody"), "must be an email address"),
         (
             _subscribed(protocol="sqs", endpoint="arn:aws:lambda:eu-west-1:111111111111:f:x"),
