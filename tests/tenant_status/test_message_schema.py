@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import re
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from tenant_status.change_types import ChangeType
+from tenant_status.events import TenantEvent
 from tools.local_stack import LocalStack, post
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,3 +87,53 @@ def test_the_schema_catches_what_a_consumer_must_not_receive(
     errors = _errors({**_readme_example(), **change})
 
     assert any(problem in error for error in errors), errors
+
+
+_ODD = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**40), max_value=2**40),
+    st.decimals(allow_nan=False, allow_infinity=False, places=2),
+    st.text(max_size=300),
+    st.sampled_from(["", "true", "false", "now", "SOD3.superoffice.com", "a b"]),
+)
+# What each field of an event item holds when the receiver wrote it.
+_VALID: dict[str, st.SearchStrategy[Any]] = {
+    "EventId": st.from_regex(r"[0-9a-f]{32}", fullmatch=True),
+    "Environment": st.sampled_from(["SOD", "Stage", "Production"]),
+    "ChangeType": st.integers(min_value=0, max_value=9).map(Decimal),
+    "ChangeTypeName": st.sampled_from([c.name for c in ChangeType] + ["Unknown"]),
+    "ContextIdentifier": st.from_regex(r"Cust[0-9]{1,8}", fullmatch=True),
+    "VersionName": st.one_of(st.none(), st.text(max_size=256)),
+    "FileVersion": st.one_of(st.none(), st.just("10.3.8.2024")),
+    "PublicEndpoint": st.sampled_from([None, "sod3.superoffice.com"]),
+    "Status": st.sampled_from(["running", "suspended", "unknown"]),
+    "Available": st.sampled_from([True, False, None]),
+    "IssuedAt": st.sampled_from([None, "2026-12-03T18:30:01.000Z"]),
+    "ReceivedAt": st.just("2026-12-03T18:30:01.412Z"),
+    "Sequence": st.integers(min_value=1, max_value=10**6).map(Decimal),
+    "Superseded": st.booleans(),
+}
+
+
+@st.composite
+def _items(draw: st.DrawFn) -> dict[str, Any]:
+    """An event item with up to two fields spoilt, as a hand-written one might be."""
+    spoilt = draw(st.sets(st.sampled_from(sorted(_VALID)), max_size=2))
+    return {name: draw(_ODD if name in spoilt else valid) for name, valid in _VALID.items()}
+
+
+_ITEMS = _items()
+
+
+@settings(max_examples=400, deadline=None)
+@given(_ITEMS)
+def test_every_item_the_publisher_takes_makes_a_message_the_schema_accepts(
+    item: dict[str, Any],
+) -> None:
+    try:
+        event = TenantEvent.from_history_item(item)
+    except (KeyError, TypeError, ValueError):
+        return  # parked on the failure queue, never published
+
+    assert _errors(json.loads(event.message_json())) == []
