@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import boto3
 import jwt
@@ -31,6 +31,7 @@ from tenant_status.change_types import TOPIC_KEYS, ChangeType
 from tenant_status.events import TenantEvent
 from tenant_status.publisher import PERMANENT_REFUSALS, Publisher
 from tenant_status.settings import PublisherSettings, VerifierSettings
+from tenant_status.state_reader import STATE_FIELDS
 from tenant_status.store import from_attributes, to_attributes
 from tenant_status.verification import CONTEXT_CLAIM, TokenVerifier
 
@@ -228,11 +229,13 @@ def run_state(args: argparse.Namespace) -> int:
     state = read_state(target, args.tenant)
     if state is None:
         raise _unknown_tenant(args.tenant, target)
+    # The fields the state API answers; the item's others only order notifications.
+    state = {name: state.get(name) for name in STATE_FIELDS}
     if not args.history:
-        print(_dumps(_without_keys(state)))
+        print(_dumps(state))
         return 0
     history = [_without_keys(item) for item in read_history(target, args.tenant)]
-    print(_dumps({"state": _without_keys(state), "history": history}))
+    print(_dumps({"state": state, "history": history}))
     return 0
 
 
@@ -558,8 +561,15 @@ def _command(
     return parser
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """Usage mistakes too are one line (argparse's own error prints the usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog=PROG,
         description="Operate the SuperOffice tenant status stack, local or deployed: send a "
         "signed\nnotification, print a tenant's state, republish its events, inspect a token, "

@@ -26,5 +26,7 @@ def test_a_suspension_is_stored_and_published_on_its_topic(local_stack: LocalSta
 def test_the_readme_shows_this_test_as_it_is() -> None:
     source = Path(__file__).read_text()
     example = source[source.index("def test_a_suspension") : source.index("\n\n\ndef test_the")]
+    imports = "from tools.local_stack import LocalStack, post\n"
 
-    assert f"```python\n{example}\n```" in README.read_text()
+    assert f"\n{imports}" in source
+    assert f"```python\n{imports}\n\n{example}\n```" in README.read_text()

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from tenant_status.change_types import ChangeType
 from tenant_status.events import TenantEvent
 from tenant_status.publisher import Publisher
+from tenant_status.state_reader import STATE_FIELDS
 from tenant_status.verification import CONTEXT_CLAIM
 from tools import ops
 from tools.local_stack import STACK_FILE, LocalStack, post
@@ -69,6 +70,27 @@ def test_help_says_what_each_command_does_with_an_example(
     out = capsys.readouterr().out
     assert out.startswith(f"usage: python -m tools.ops {' '.join(command)}".rstrip())
     assert "examples:\n  python -m tools.ops " in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("send", "--local", "--tenant", "Cust1", "--change-type", "Bogus"),
+        ("state", "Cust1"),
+        ("nonsense",),
+    ],
+    ids=["bad-change-type", "no-target", "unknown-command"],
+)
+def test_a_usage_mistake_is_one_line_too(
+    argv: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        ops.main(list(argv))
+
+    captured = capsys.readouterr()
+    assert exited.value.code == 2
+    assert_one_error_line(2, captured.out, captured.err)
+    assert captured.err.rstrip().endswith("--help)")
 
 
 def test_the_module_runs_as_a_program() -> None:
@@ -219,7 +241,8 @@ def test_state_prints_the_state_item_and_with_history_the_events_in_order(
 
     assert status == 0
     state = json.loads(out)
-    assert not {"pk", "sk"} & set(state)
+    # The state API's fields, not the item's keys or its ordering watermarks.
+    assert set(state) == set(STATE_FIELDS)
     assert state["ContextIdentifier"] == "Cust12345"
     assert (state["Status"], state["Available"], state["Sequence"]) == ("upgrading", False, 3)
     assert state["VersionName"] == "Release 10.4"
