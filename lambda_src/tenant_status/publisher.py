@@ -26,9 +26,7 @@ logger = logging.getLogger("tenant_status.publisher")
 
 # SNS's answers that no retry can change: the request itself is refused. Missing
 # topics, permissions and keys can be mended, so those are retried.
-PERMANENT_REFUSALS = frozenset(
-    {"InvalidParameter", "InvalidParameterValue", "ParameterValueInvalid"}
-)
+PERMANENT_REFUSALS = frozenset({"InvalidParameter", "InvalidParameterValue"})
 # An SQS message holds 256 KiB; leave room for the envelope around the record.
 MAX_PARKED_BYTES = 240 * 1024
 
