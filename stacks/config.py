@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tenant_status.change_types import TOPIC_KEYS
+from tenant_status.events import ENVIRONMENT_NAME
 from tenant_status.verification import PinnedKeys
 
 CONTEXT_KEY = "tenant-status:environments"
@@ -26,7 +27,6 @@ LOGGING_ROLE_CHOICES = ("create", "existing")
 # How a subscriber queue is encrypted decides whether SNS can deliver to it at all.
 QUEUE_ENCRYPTIONS = ("sse-sqs", "stack-key", "customer-managed-key", "none")
 AWS_MANAGED_QUEUE_KEY = "aws-managed-key"
-_STAGE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,31}")
 # A path (name/name/...) and a name; no empty part, so the functions can match it.
 # ASCII only: \d and \w would also take other scripts' digits and letters, which IAM
 # refuses at deploy.
@@ -387,7 +387,7 @@ def _distinct(
 
 
 def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
-    if not _STAGE_NAME.fullmatch(name):
+    if not ENVIRONMENT_NAME.fullmatch(name):
         raise _fail(name, "environment names must be letters and digits, starting with a letter")
     if not isinstance(raw, dict):
         raise _fail(name, "must be an object")

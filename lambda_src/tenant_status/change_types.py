@@ -34,6 +34,10 @@ STATUS_AFTER: dict[ChangeType, TenantStatus] = {
     ChangeType.Move: TenantStatus("running", available=True),
 }
 
+# The status of a tenant first seen with a change type this version does not know.
+UNKNOWN_STATUS = "unknown"
+STATUSES = frozenset({*(s.status for s in STATUS_AFTER.values()), UNKNOWN_STATUS})
+
 # A change type value SuperOffice adds after this version still gets a topic.
 UNKNOWN_TOPIC_KEY = "Unknown"
 

@@ -15,23 +15,18 @@ from decimal import Decimal
 from typing import Any
 
 from . import table
-from .change_types import STATUS_AFTER, UNKNOWN_TOPIC_KEY, change_type_name
-from .notification import CONTEXT_IDENTIFIER
+from .change_types import STATUSES, UNKNOWN_TOPIC_KEY, change_type_name
+from .notification import CONTEXT_IDENTIFIER, MAX_CHANGE_TYPE, MAX_TEXT_LENGTH, PUBLIC_ENDPOINT
 
 SCHEMA_VERSION = 1
 _EVENT_ID = re.compile(r"[0-9a-f]{32}")
-# What schemas/tenant-event.schema.json allows, checked on every item before it is
-# published (the schema validator itself would not fit the function's size budget).
-_ENVIRONMENT = re.compile(r"[A-Za-z][A-Za-z0-9]{0,31}")
+# An environment's name: the CDK Stage, the API stage and the messages' Environment.
+ENVIRONMENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,31}")
+# What schemas/tenant-event.schema.json allows beyond what the receiver checks on the
+# way in; every item is checked before it is published (the schema validator itself
+# would not fit the function's size budget).
 _CHANGE_TYPE_NAME = re.compile(r"[A-Za-z]{1,64}")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", re.ASCII)
-_LOWER_CASE_HOST = re.compile(
-    r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]*[a-z][a-z0-9-]*"
-)
-STATUSES = frozenset({*(s.status for s in STATUS_AFTER.values()), "unknown"})
-MAX_TEXT_LENGTH = 256
-# What the receiver accepts as a change type, and far more events than a tenant gets.
-MAX_CHANGE_TYPE_OR_SEQUENCE = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -104,7 +99,7 @@ class TenantEvent:
         Types are checked, not converted: `bool("false")` is true, and a message that
         breaks the contract is worse than one parked for a person to look at.
         """
-        change_type = _whole(item["ChangeType"], "ChangeType", minimum=0)
+        change_type = _whole(item["ChangeType"], "ChangeType", maximum=MAX_CHANGE_TYPE)
         name = _text(item["ChangeTypeName"], "ChangeTypeName", _CHANGE_TYPE_NAME)
         known_name = change_type_name(change_type)
         if known_name != UNKNOWN_TOPIC_KEY and name != known_name:
@@ -114,7 +109,7 @@ class TenantEvent:
             raise ValueError("EventId is not an event id")
         return cls(
             event_id=event_id,
-            environment=_text(item["Environment"], "Environment", _ENVIRONMENT),
+            environment=_text(item["Environment"], "Environment", ENVIRONMENT_NAME),
             change_type=change_type,
             change_type_name=name,
             context_identifier=_text(
@@ -122,7 +117,7 @@ class TenantEvent:
             ),
             version_name=_optional_text(item, "VersionName"),
             file_version=_optional_text(item, "FileVersion"),
-            public_endpoint=_optional_text(item, "PublicEndpoint", _LOWER_CASE_HOST),
+            public_endpoint=_public_endpoint(item.get("PublicEndpoint")),
             status=_status(item["Status"]),
             available=_optional_bool(item, "Available"),
             issued_at=_optional_text(item, "IssuedAt", _TIMESTAMP),
@@ -150,6 +145,16 @@ def _optional_text(
     return None if value is None else _text(value, name, shape)
 
 
+def _public_endpoint(value: Any) -> str | None:
+    # As the receiver stores it: a host name it accepted, folded to lower case.
+    if value is None:
+        return None
+    host = _text(value, "PublicEndpoint", PUBLIC_ENDPOINT)
+    if host != host.lower():
+        raise ValueError("PublicEndpoint is not in lower case")
+    return host
+
+
 def _status(value: Any) -> str:
     if value not in STATUSES:
         raise ValueError("Status is not one the contract names")
@@ -163,11 +168,11 @@ def _optional_bool(item: dict[str, Any], name: str) -> bool | None:
     return value
 
 
-def _whole(value: Any, name: str, *, minimum: int) -> int:
+def _whole(value: Any, name: str, *, minimum: int = 0, maximum: int | None = None) -> int:
     # DynamoDB numbers arrive as Decimal; a bool is an int to Python, not to the contract.
     if isinstance(value, bool) or not isinstance(value, int | Decimal) or value != int(value):
         raise ValueError(f"{name} is not a whole number")
-    if not minimum <= int(value) <= MAX_CHANGE_TYPE_OR_SEQUENCE:
+    if int(value) < minimum or (maximum is not None and int(value) > maximum):
         raise ValueError(f"{name} is out of range")
     return int(value)
 

@@ -27,7 +27,7 @@ CONTEXT_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # A DNS name such as `sod3.superoffice.com`: at least two labels, the last not
 # numeric (no IP literals), no port.
 _HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_PUBLIC_ENDPOINT = re.compile(
+PUBLIC_ENDPOINT = re.compile(
     rf"(?=.{{1,253}}$)(?:{_HOST_LABEL}\.)+(?=[A-Za-z0-9-]*[A-Za-z]){_HOST_LABEL}"
 )
 # Control and invisible formatting characters (direction overrides, zero-width
@@ -121,7 +121,7 @@ def parse_notification(raw: bytes) -> Notification:
     token = _required_text(document, "Token", max_length=None)
     public_endpoint = _text(document, "PublicEndpoint")
     if public_endpoint is not None:
-        if not _PUBLIC_ENDPOINT.fullmatch(public_endpoint):
+        if not PUBLIC_ENDPOINT.fullmatch(public_endpoint):
             raise errors.FieldInvalid("PublicEndpoint is not a host name.")
         # Host names ignore case; one spelling keeps a replay a duplicate.
         public_endpoint = public_endpoint.lower()

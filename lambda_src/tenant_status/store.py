@@ -25,7 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from . import table
-from .change_types import STATUS_AFTER, ChangeType, change_type_name
+from .change_types import STATUS_AFTER, UNKNOWN_STATUS, ChangeType, change_type_name
 from .events import TenantEvent, utc_timestamp
 from .notification import Notification
 
@@ -33,7 +33,6 @@ from .notification import Notification
 # keep winning the race; each loser waits a little, re-reads and tries again.
 MAX_WRITE_ATTEMPTS = 8
 RETRY_PAUSE_SECONDS = 0.02
-UNKNOWN_STATUS = "unknown"
 # The state item's exact issue time of the applied token, in seconds (a number).
 ISSUED_SECONDS = "IssuedAtSeconds"
 # The issue time of the Move that set the state item's PublicEndpoint.
