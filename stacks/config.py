@@ -18,6 +18,7 @@ from typing import Any
 
 from tenant_status.change_types import TOPIC_KEYS
 from tenant_status.events import ENVIRONMENT_NAME
+from tenant_status.state_reader import IAM_PRINCIPAL_ARN, PARTITION
 from tenant_status.verification import PinnedKeys
 
 CONTEXT_KEY = "tenant-status:environments"
@@ -27,16 +28,10 @@ LOGGING_ROLE_CHOICES = ("create", "existing")
 # How a subscriber queue is encrypted decides whether SNS can deliver to it at all.
 QUEUE_ENCRYPTIONS = ("sse-sqs", "stack-key", "customer-managed-key", "none")
 AWS_MANAGED_QUEUE_KEY = "aws-managed-key"
-# A path (name/name/...) and a name; no empty part, so the functions can match it.
-# ASCII only: \d and \w would also take other scripts' digits and letters, which IAM
-# refuses at deploy.
-_PARTITION = r"arn:aws(?:-cn|-us-gov)?"
-_IAM_PRINCIPAL_ARN = re.compile(
-    _PARTITION + r":iam::\d{12}:(role|user)/(?:[\w+=,.@-]+/)*[\w+=,.@-]+", re.ASCII
-)
+# ASCII only: \d would also take other scripts' digits, which AWS refuses at deploy.
 _ACCOUNT_ID = re.compile(r"\d{12}", re.ASCII)
 _ENDPOINT_ARN = {
-    protocol: re.compile(_PARTITION + rf":{protocol}:[a-z0-9-]+:\d{{12}}:\S+", re.ASCII)
+    protocol: re.compile(PARTITION + rf":{protocol}:[a-z0-9-]+:\d{{12}}:\S+", re.ASCII)
     for protocol in ("sqs", "lambda")
 }
 # The message attributes a subscription filter policy can match, and SNS's own limits.
@@ -467,7 +462,7 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
             raw,
             "state_readers",
             name,
-            _IAM_PRINCIPAL_ARN,
+            IAM_PRINCIPAL_ARN,
             "IAM role or user ARNs (arn:aws:iam::<account>:role/<name>)",
         ),
         subscriber_accounts=_list_of(

@@ -45,10 +45,17 @@ STATE_FIELDS = (
 )
 
 
-# A configured ARN, and the ARN API Gateway gives for an IAM-authorized caller: a
-# user's own ARN, or a role's session ARN, which leaves out the role's path.
-_IAM_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):(role|user)/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)")
-_SESSION_ARN = re.compile(r"arn:aws[a-z-]*:sts::(\d{12}):assumed-role/([\w+=,.@-]+)/[\w+=,.@-]+")
+# A configured ARN (a path of non-empty parts, then the name), and the ARN API Gateway
+# gives for an IAM-authorized caller: a user's own ARN, or a role's session ARN, which
+# leaves out the role's path. ASCII only: \d and \w would also take other scripts'
+# digits and letters, which IAM never uses.
+PARTITION = r"arn:aws(?:-cn|-us-gov)?"
+IAM_PRINCIPAL_ARN = re.compile(
+    PARTITION + r":iam::(\d{12}):(role|user)/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)", re.ASCII
+)
+_SESSION_ARN = re.compile(
+    PARTITION + r":sts::(\d{12}):assumed-role/([\w+=,.@-]+)/[\w+=,.@-]+", re.ASCII
+)
 
 
 def principal_of(arn: str) -> tuple[str, str, str] | None:
@@ -57,7 +64,7 @@ def principal_of(arn: str) -> tuple[str, str, str] | None:
     Role and user names are unique within an account whatever their path, so
     these three name one principal.
     """
-    if match := _IAM_ARN.fullmatch(arn):
+    if match := IAM_PRINCIPAL_ARN.fullmatch(arn):
         return match[1], match[2], match[3]
     if match := _SESSION_ARN.fullmatch(arn):
         return match[1], "role", match[2]
