@@ -211,8 +211,6 @@ class TenantStateStore:
                     "LastChangeTypeName": event.change_type_name,
                     "VersionName": notification.version_name,
                     "FileVersion": notification.file_version,
-                    "PublicEndpoint": notification.public_endpoint
-                    or current.get("PublicEndpoint"),
                     "LastEventId": event_id,
                     "UpdatedAt": received_at,
                 }
@@ -225,30 +223,21 @@ class TenantStateStore:
             state[ISSUED_SECONDS] = (
                 issued_seconds if issued_seconds is not None else current.get(ISSUED_SECONDS)
             )
-        if notification.public_endpoint is not None and self._newest_move(
-            current, issued_seconds, superseded
+        # The endpoint has an order of its own: a Move that arrives after a newer
+        # Upgrade changes no status, but it is still where the tenant now lives. Items
+        # written before the endpoint kept its own time take the state's as its bound.
+        endpoint_applied = current.get(ENDPOINT_ISSUED_SECONDS, current.get(ISSUED_SECONDS))
+        if notification.public_endpoint is not None and (
+            # Without both times, arrival order, as for the status.
+            not superseded
+            if issued_seconds is None or endpoint_applied is None
+            else issued_seconds >= Decimal(endpoint_applied)
         ):
-            # The endpoint has an order of its own: a Move that arrives after a newer
-            # Upgrade changes no status, but it is still where the tenant now lives.
             state["PublicEndpoint"] = notification.public_endpoint
             state[ENDPOINT_ISSUED_SECONDS] = (
-                issued_seconds
-                if issued_seconds is not None
-                else current.get(ENDPOINT_ISSUED_SECONDS, current.get(ISSUED_SECONDS))
+                endpoint_applied if issued_seconds is None else issued_seconds
             )
         return event, state
-
-    @staticmethod
-    def _newest_move(
-        current: dict[str, Any], issued_seconds: Decimal | None, superseded: bool
-    ) -> bool:
-        """Whether a notification naming a PublicEndpoint is the newest to do so."""
-        # Items written before the endpoint kept its own time: the state's is the bound.
-        applied = current.get(ENDPOINT_ISSUED_SECONDS, current.get(ISSUED_SECONDS))
-        if issued_seconds is None or applied is None:
-            # Without both times, arrival order, as for the status.
-            return not superseded
-        return issued_seconds >= Decimal(applied)
 
     def _write(
         self, event: TenantEvent, state: dict[str, Any], current: dict[str, Any] | None
