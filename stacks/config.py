@@ -22,6 +22,7 @@ from tenant_status.state_reader import IAM_PRINCIPAL_ARN, PARTITION
 from tenant_status.verification import PinnedKeys
 
 CONTEXT_KEY = "tenant-status:environments"
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 SUBSCRIPTION_PROTOCOLS = ("sqs", "lambda", "https", "email")
 REMOVAL_POLICIES = ("retain", "destroy")
 LOGGING_ROLE_CHOICES = ("create", "existing")
@@ -477,14 +478,22 @@ def parse_environments(context: Any) -> list[EnvironmentConfig]:
     return [parse_environment(name, raw) for name, raw in context.items()]
 
 
+def environments_in(cdk_json: Path = CDK_JSON) -> Any:
+    """The environments as written in cdk.json, for tools that run outside a synth."""
+    try:
+        document = json.loads(cdk_json.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {cdk_json}: {exc}") from None
+    context = document.get("context") if isinstance(document, dict) else None
+    return context.get(CONTEXT_KEY) if isinstance(context, dict) else None
+
+
 def _check_environment(argv: list[str]) -> int:
     """`python -m stacks.config NAME`: exits 0 if cdk.json names that environment and it
     parses; otherwise prints one line saying why and exits 2. For the Makefile's deploys.
     """
-    cdk_json = Path(__file__).resolve().parent.parent / "cdk.json"
     try:
-        context = json.loads(cdk_json.read_text())["context"].get(CONTEXT_KEY)
-        names = [config.name for config in parse_environments(context)]
+        names = [config.name for config in parse_environments(environments_in())]
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -24,7 +24,7 @@ import jwt
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from stacks.config import CONTEXT_KEY, ConfigError, parse_environment
+from stacks.config import CDK_JSON, ConfigError, environments_in, parse_environment
 from stacks.config import stack_name as stack_name_for
 from tenant_status import errors, table
 from tenant_status.change_types import TOPIC_KEYS, ChangeType
@@ -41,7 +41,6 @@ from .superoffice_standin import SigningKey, load_local_signer
 PROG = "python -m tools.ops"
 DEFAULT_LOCAL_DIR = Path(".local")
 SIGNER_FILE = "signer.json"
-CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
 # A stale stack.json points at a server that is gone: say so quickly, not after retries.
 _LOCAL_CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=30, retries={"max_attempts": 2})
 
@@ -329,13 +328,11 @@ def _signer_defaults(directory: Path) -> dict[str, Any]:
     return meta
 
 
-def _signing_key(args: argparse.Namespace) -> tuple[SigningKey, str | None]:
-    """The key (with its kid) from --key/--kid or the signer file, and the issuer if known."""
+def _signing_key(args: argparse.Namespace, defaults: Mapping[str, Any]) -> SigningKey:
+    """The key, with its kid, from --key and --kid or else the signer file's defaults."""
     signer_dir = Path(args.local_dir)
-    defaults = _signer_defaults(signer_dir)
     key_path = args.key or defaults.get("key_file")
     kid = args.kid or defaults.get("kid")
-    issuer = getattr(args, "issuer", None) or defaults.get("issuer")
     if key_path is None:
         raise OpsError(
             f"no signing key: pass --key PEM_FILE (no {signer_dir / SIGNER_FILE} to take "
@@ -345,7 +342,7 @@ def _signing_key(args: argparse.Namespace) -> tuple[SigningKey, str | None]:
         raise OpsError(f"--kid is required: {signer_dir / SIGNER_FILE} does not give it")
     try:
         pem = Path(key_path).read_bytes()
-        return SigningKey.from_pem(pem, str(kid)), None if issuer is None else str(issuer)
+        return SigningKey.from_pem(pem, str(kid))
     except OSError as exc:
         raise OpsError(f"cannot read the signing key {key_path}: {exc.strerror}") from None
     except (ValueError, TypeError) as exc:
@@ -365,12 +362,14 @@ def _send_url(args: argparse.Namespace) -> str:
 def run_send(args: argparse.Namespace) -> int:
     # Where to post is checked first: a stopped local stack is the likelier mistake.
     url = None if args.dry_run else _send_url(args)
-    key, issuer = _signing_key(args)
+    defaults = _signer_defaults(Path(args.local_dir))
+    key = _signing_key(args, defaults)
+    issuer = args.issuer or defaults.get("issuer")
     if not issuer:
         raise OpsError(
             f"--issuer is required: {Path(args.local_dir) / SIGNER_FILE} does not give it"
         )
-    token = key.sign(issuer=issuer, context_identifier=None if args.no_ctx else args.tenant)
+    token = key.sign(issuer=str(issuer), context_identifier=None if args.no_ctx else args.tenant)
     body: dict[str, Any] = {
         "ChangeType": args.change_type,
         "ContextIdentifier": args.tenant,
@@ -397,7 +396,7 @@ def run_send(args: argparse.Namespace) -> int:
 
 
 def run_jwks(args: argparse.Namespace) -> int:
-    key, _ = _signing_key(args)
+    key = _signing_key(args, _signer_defaults(Path(args.local_dir)))
     print(json.dumps({"keys": [key.public_jwk()]}, indent=2))
     return 0
 
@@ -428,7 +427,9 @@ def _json_file(path: Path) -> Any:
 
 def _environment_verifier_settings(name: str) -> VerifierSettings:
     """The settings the stack gives the verifier for one environment of cdk.json."""
-    environments = _json_file(CDK_JSON).get("context", {}).get(CONTEXT_KEY) or {}
+    environments = environments_in(CDK_JSON)
+    if not isinstance(environments, dict):
+        environments = {}
     if name not in environments:
         known = ", ".join(environments) or "none"
         raise OpsError(f"no environment {name} in {CDK_JSON} (known: {known})")
@@ -518,6 +519,18 @@ def _add_local_dir(parser: argparse.ArgumentParser, what: str) -> None:
         default=str(DEFAULT_LOCAL_DIR),
         help=f"where `make local` leaves {what} (default: %(default)s)",
     )
+
+
+def _add_signing_options(parser: argparse.ArgumentParser) -> Any:
+    """The key to sign with, as a group the command may add to."""
+    signing = parser.add_argument_group("signing")
+    signing.add_argument(
+        "--key", metavar="PEM_FILE", help="RSA private key (default: from signer.json)"
+    )
+    signing.add_argument(
+        "--kid", help="the key's kid in token headers (default: from signer.json)"
+    )
+    return signing
 
 
 def _add_target_options(parser: argparse.ArgumentParser) -> None:
@@ -614,11 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the signed notification's JSON body instead of posting it",
     )
     _add_local_dir(send, "stack.json and the signer (key, kid and issuer)")
-    signing = send.add_argument_group("signing")
-    signing.add_argument(
-        "--key", metavar="PEM_FILE", help="RSA private key (default: from signer.json)"
-    )
-    signing.add_argument("--kid", help="the token header's kid (default: from signer.json)")
+    signing = _add_signing_options(send)
     signing.add_argument("--issuer", help="the token's iss claim (default: from signer.json)")
     signing.add_argument(
         "--no-ctx", action="store_true", help="leave the tenant (ctx) claim out of the token"
@@ -726,10 +735,7 @@ def build_parser() -> argparse.ArgumentParser:
         examples=["jwks", "jwks --key test.pem --kid test-1 > test-jwks.json"],
         run=run_jwks,
     )
-    keyset.add_argument(
-        "--key", metavar="PEM_FILE", help="RSA private key (default: from signer.json)"
-    )
-    keyset.add_argument("--kid", help="the key's kid (default: from signer.json)")
+    _add_signing_options(keyset)
     _add_local_dir(keyset, "the signer (key and kid)")
     return parser
 
