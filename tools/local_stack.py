@@ -187,7 +187,7 @@ class LocalStack:
         self.relay = StreamRelay(
             self.streams, self.stream_arn, publisher, turn=self._transaction_turn
         ).start()
-        self._update_stack_file(running=True)
+        self._write_stack_file()
         return self
 
     def _handle(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
@@ -197,7 +197,7 @@ class LocalStack:
         return response
 
     def stop(self) -> None:
-        self._update_stack_file(running=False)
+        self._remove_stack_file()
         for part in ("relay", "api", "jwks"):
             if hasattr(self, part):
                 getattr(self, part).stop()
@@ -209,18 +209,17 @@ class LocalStack:
     def url(self) -> str:
         return self.api.url_for(NOTIFY_PATH)
 
-    def _update_stack_file(self, *, running: bool) -> None:
-        """Writes `stack.json` (where other tools find this stack) while running; removes it after.
-
-        Only a file this stack wrote is removed: a second start that fails, say on a
+    def _remove_stack_file(self) -> None:
+        """Only a file this stack wrote is removed: a second start that fails, say on a
         port in use, must not hide the stack that is still serving from the same directory.
         """
+        if getattr(self, "_wrote_stack_file", False):
+            (self.state_dir / STACK_FILE).unlink(missing_ok=True)
+            self._wrote_stack_file = False
+
+    def _write_stack_file(self) -> None:
+        """Writes `stack.json`, where other tools find this stack while it runs."""
         path = self.state_dir / STACK_FILE
-        if not running:
-            if getattr(self, "_wrote_stack_file", False):
-                path.unlink(missing_ok=True)
-                self._wrote_stack_file = False
-            return
         description = {
             "url": self.url,
             "aws_endpoint": self.aws_endpoint,

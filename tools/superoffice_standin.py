@@ -11,8 +11,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -149,15 +148,6 @@ class JwksServer:
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
-
-
-@contextmanager
-def serving_jwks(keys: list[dict[str, Any]]) -> Iterator[JwksServer]:
-    server = JwksServer(keys).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def save_local_signer(directory: Path, key: SigningKey, issuer: str) -> None:
