@@ -8,7 +8,6 @@ service, the network or DynamoDB itself, and it is not a load test.
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import hashlib
 import io
 import json
@@ -17,7 +16,6 @@ import math
 import os
 import platform
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -108,11 +106,10 @@ class Comparison:
 
 @dataclass(frozen=True)
 class AssetPlan:
-    """Where the stack takes the function's code and layer from (read from `stacks.runtime`)."""
+    """The function's code and its layer as the CDK stages them for deployment."""
 
     layer: Path
-    source: Path
-    excludes: tuple[str, ...]
+    code: Path
 
 
 @dataclass(frozen=True)
@@ -129,20 +126,44 @@ class AssetSizes:
         return (self.code_zip_bytes + self.layer_zip_bytes) / MIB
 
 
-def describe_assets() -> dict[str, Any]:
-    """What the stack deploys; run in a child so that aws_cdk's Node process ends with it."""
-    from stacks import lambda_dependencies, runtime
+def describe_assets(outdir: Path) -> dict[str, Any]:
+    """Stages the receiver's code and layer into `outdir` with the stack's own constructs,
+    so what is measured is what the CDK deploys. Run in a child, so that aws_cdk's Node
+    process ends with it.
+    """
+    import aws_cdk as cdk
+    from aws_cdk import aws_lambda as lambda_
 
+    from stacks import lambda_dependencies, runtime
+    from stacks.verifier import RECEIVER
+
+    # FunctionCode pip-installs a missing layer; stage only one that is already built.
     target = runtime.DEPENDENCY_TARGET
-    # build() pip-installs a missing layer; ask it only for one that is already there.
     expected = lambda_dependencies.BUILD_ROOT / lambda_dependencies.content_hash(target)[:16]
-    layer = lambda_dependencies.build(target) if (expected / "python").is_dir() else None
-    return {
-        "layer": None if layer is None else str(layer),
-        "expected_layer": str(expected),
-        "source": str(runtime.SOURCE_DIR),
-        "excludes": list(runtime.SOURCE_EXCLUDES),
+    if not (expected / "python").is_dir():
+        return {"layer": None, "expected_layer": str(expected)}
+    app = cdk.App(outdir=str(outdir))
+    stack = cdk.Stack(app, "Bench")
+    code = runtime.FunctionCode(stack, "Code")
+    lambda_.Function(
+        stack,
+        "Receiver",
+        runtime=runtime.RUNTIME,
+        architecture=runtime.ARCHITECTURE,
+        handler=RECEIVER.handler,
+        code=code.code,
+        layers=[code.layer],
+    )
+    template = app.synth().get_stack_by_name("Bench").template
+    # Each asset is staged as asset.<hash>, the name of the S3 key the resource points at.
+    staged = {
+        resource["Type"]: outdir / f"asset.{Path(key['S3Key']).stem}"
+        for resource in template["Resources"].values()
+        if (key := resource["Properties"].get("Code") or resource["Properties"].get("Content"))
     }
+    layer = staged["AWS::Lambda::LayerVersion"]
+    function_code = staged["AWS::Lambda::Function"]
+    return {"layer": str(layer), "code": str(function_code)}
 
 
 def _environ_with_pinned_node() -> dict[str, str]:
@@ -153,9 +174,9 @@ def _environ_with_pinned_node() -> dict[str, str]:
     return environ
 
 
-def plan_assets() -> AssetPlan:
+def plan_assets(outdir: Path) -> AssetPlan:
     result = subprocess.run(
-        [sys.executable, "-m", "tools.bench", "--describe-assets"],
+        [sys.executable, "-m", "tools.bench", "--describe-assets", str(outdir)],
         cwd=ROOT,
         env=_environ_with_pinned_node(),
         capture_output=True,
@@ -165,41 +186,16 @@ def plan_assets() -> AssetPlan:
     lines = result.stdout.strip().splitlines()
     if result.returncode != 0 or not lines:
         reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise BenchError(f"could not read the assets from stacks.runtime: {reason}")
+        raise BenchError(f"could not stage the assets with stacks.runtime: {reason}")
     described = json.loads(lines[-1])
     if described["layer"] is None:
         layer = os.path.relpath(described["expected_layer"], ROOT)
         raise BenchError(f"the Lambda dependency layer {layer} is not built: run `make install`")
-    return AssetPlan(
-        layer=Path(described["layer"]),
-        source=Path(described["source"]),
-        excludes=tuple(described["excludes"]),
-    )
+    return AssetPlan(layer=Path(described["layer"]), code=Path(described["code"]))
 
 
-def is_excluded(relative: Path, excludes: Sequence[str]) -> bool:
-    """Whether the CDK's glob excludes leave this path out, or a folder it lies in.
-
-    A pattern without a slash matches a name at any depth, as the CDK's glob matching does;
-    `**/` in front of one means the same.
-    """
-    parts = relative.parts
-    for depth in range(1, len(parts) + 1):
-        name, path = parts[depth - 1], "/".join(parts[:depth])
-        for pattern in excludes:
-            bare = pattern.removeprefix("**/")
-            if fnmatch.fnmatchcase(name if "/" not in bare else path, bare):
-                return True
-    return False
-
-
-def code_asset_files(source: Path, excludes: Sequence[str]) -> list[Path]:
-    files: list[Path] = []
-    for folder, subfolders, names in os.walk(source):
-        here = Path(folder).relative_to(source)
-        subfolders[:] = [d for d in subfolders if not is_excluded(here / d, excludes)]
-        files.extend(here / n for n in names if not is_excluded(here / n, excludes))
-    return sorted(files)
+def _files(root: Path) -> list[Path]:
+    return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
 
 
 def zipped_size(root: Path, files: Sequence[Path]) -> int:
@@ -221,8 +217,8 @@ def _elf_machine(path: Path) -> int | None:
 
 
 def measure_assets(plan: AssetPlan) -> AssetSizes:
-    code_files = code_asset_files(plan.source, plan.excludes)
-    layer_files = sorted(p.relative_to(plan.layer) for p in plan.layer.rglob("*") if p.is_file())
+    code_files = _files(plan.code)
+    layer_files = _files(plan.layer)
     native: dict[str, int | None] = {}
     for relative in layer_files:
         machine = _elf_machine(plan.layer / relative)
@@ -230,7 +226,7 @@ def measure_assets(plan: AssetPlan) -> AssetSizes:
             native[relative.as_posix()] = machine
     return AssetSizes(
         code_files=code_files,
-        code_zip_bytes=zipped_size(plan.source, code_files),
+        code_zip_bytes=zipped_size(plan.code, code_files),
         layer_files=len(layer_files),
         layer_zip_bytes=zipped_size(plan.layer, layer_files),
         native_libraries=len(native),
@@ -302,21 +298,6 @@ def measure_cold(staged: Path, runs: int) -> tuple[list[ColdStart], list[ColdSta
             if pair:
                 results.append(measured)
     return subject, floor
-
-
-@contextmanager
-def staged_code_asset(source: Path, files: Sequence[Path]) -> Iterator[Path]:
-    """A copy of exactly what is deployed: the function's code without bytecode.
-
-    Lambda cannot write bytecode next to the deployed code, so it compiles the function's
-    modules at every cold start; children run with -B on this copy to pay the same.
-    """
-    with tempfile.TemporaryDirectory(prefix="bench-code-") as folder:
-        staged = Path(folder)
-        for relative in files:
-            (staged / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source / relative, staged / relative)
-        yield staged
 
 
 @dataclass(frozen=True)
@@ -515,11 +496,12 @@ def _print_table(rows: Sequence[tuple[Comparison, int]]) -> None:
 
 
 def run(runs: int, iterations: int, warmup: int) -> int:
-    plan = plan_assets()
-    assets = measure_assets(plan)
-
-    with staged_code_asset(plan.source, assets.code_files) as staged:
-        subject_cold, floor_cold = measure_cold(staged, runs)
+    with tempfile.TemporaryDirectory(prefix="bench-assets-") as outdir:
+        plan = plan_assets(Path(outdir))
+        assets = measure_assets(plan)
+        # The staged code holds no bytecode, and children run with -B: like Lambda, which
+        # cannot write any, they compile the function's modules at every cold start.
+        subject_cold, floor_cold = measure_cold(plan.code, runs)
     cold_wall = Comparison(
         "cold init wall (ms)",
         [c.wall_s * 1e3 for c in subject_cold],
@@ -604,11 +586,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--warmup", type=_at_least(0), default=30, help="warm notifications first, not measured"
     )
-    parser.add_argument("--describe-assets", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--describe-assets", metavar="OUTDIR", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.describe_assets:
-        print(json.dumps(describe_assets()))
+        print(json.dumps(describe_assets(Path(args.describe_assets))))
         return 0
     try:
         return run(args.runs, args.iterations, args.warmup)
