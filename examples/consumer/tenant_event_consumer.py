@@ -1,10 +1,11 @@
 """An example subscriber to copy: an SQS-triggered function acting on tenant status events.
 
-It reads each message, skips superseded events, events it has already handled (by
-EventId) and events older than one it has handled for the same tenant (by Sequence:
-SQS may deliver out of order), and calls one action per change type. Failed
-messages are reported back to SQS one by one. It remembers in memory only; a real
-consumer keeps this in its own table.
+It reads each message, skips events it has already seen and events delivered after a
+later one of the same tenant (both by Sequence: SQS may redeliver and reorder), takes
+the endpoint of the newest Move even when that Move is superseded, skips other
+superseded events, and calls one action per change type. Failed messages are
+reported back to SQS one by one. It remembers in memory only; a real consumer keeps
+this in its own table.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ def refresh_cache(event: dict[str, Any]) -> None:
     logger.info("tenant %s restored from backup: drop cached data", event["ContextIdentifier"])
 
 
+def use_endpoint(event: dict[str, Any]) -> None:
+    logger.info("tenant %s lives at %s", event["ContextIdentifier"], event["PublicEndpoint"])
+
+
 def forget(event: dict[str, Any]) -> None:
     logger.info("tenant %s deleted: remove its data", event["ContextIdentifier"])
 
@@ -51,10 +56,10 @@ ACTIONS: dict[str, Action] = {
     "Delete": forget,
 }
 
-# Limitation: remembered per container only; keep handled EventIds and each tenant's
-# last Sequence in a table (conditional writes) to hold across containers.
-_handled: set[str] = set()
+# Limitation: remembered per container only; keep each tenant's last Sequence and its
+# endpoint's IssuedAt in a table (conditional writes) to hold across containers.
 _last_sequence: dict[tuple[str, str], int] = {}
+_endpoint_issued_at: dict[tuple[str, str], str] = {}
 
 
 def tenant_event(body: str) -> dict[str, Any]:
@@ -70,22 +75,31 @@ def tenant_event(body: str) -> dict[str, Any]:
 
 def handle(event: dict[str, Any]) -> str:
     """Acts on one event; returns what was done, for logs and tests."""
-    if event["EventId"] in _handled:
-        return "duplicate"
     tenant = (event["Environment"], event["ContextIdentifier"])
     sequence = int(event["Sequence"])
+    # A tenant's Sequence only grows, so this also drops redeliveries of one event.
     if sequence <= _last_sequence.get(tenant, 0):
-        # Delivered after a later event of the same tenant: acting on it would undo that one.
-        outcome = "older"
-    elif event["Superseded"]:
-        # An older notification than the one applied: the tenant's state did not change.
-        outcome = "superseded"
-    else:
-        ACTIONS.get(event["ChangeTypeName"], note_unknown)(event)
-        outcome = "handled"
-    _handled.add(event["EventId"])
-    _last_sequence[tenant] = max(sequence, _last_sequence.get(tenant, 0))
-    return outcome
+        return "seen or older"
+    _last_sequence[tenant] = sequence
+    newest_endpoint = event["ChangeTypeName"] == "Move" and _newest_endpoint(tenant, event)
+    if event["Superseded"]:
+        # Older than the state applied: the status did not change, but where the tenant
+        # lives has an order of its own.
+        if newest_endpoint:
+            use_endpoint(event)
+            return "superseded, endpoint taken"
+        return "superseded"
+    ACTIONS.get(event["ChangeTypeName"], note_unknown)(event)
+    return "handled"
+
+
+def _newest_endpoint(tenant: tuple[str, str], event: dict[str, Any]) -> bool:
+    # IssuedAt is ISO 8601 in UTC, so text order is time order; without one, arrival order.
+    issued_at = event.get("IssuedAt") or ""
+    if issued_at and issued_at < _endpoint_issued_at.get(tenant, ""):
+        return False
+    _endpoint_issued_at[tenant] = issued_at or _endpoint_issued_at.get(tenant, "")
+    return True
 
 
 def handler(sqs_event: dict[str, Any], context: Any) -> dict[str, Any]:

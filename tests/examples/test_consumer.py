@@ -23,11 +23,11 @@ from tools.local_stack import LocalStack, post
 
 @pytest.fixture(autouse=True)
 def fresh_memory() -> Iterator[None]:
-    consumer._handled.clear()
     consumer._last_sequence.clear()
+    consumer._endpoint_issued_at.clear()
     yield
-    consumer._handled.clear()
     consumer._last_sequence.clear()
+    consumer._endpoint_issued_at.clear()
 
 
 def _sqs_event(bodies: list[str]) -> dict[str, Any]:
@@ -103,6 +103,46 @@ def test_an_event_delivered_after_a_later_one_of_its_tenant_is_not_acted_on(
 
     assert result == {"batchItemFailures": []}
     assert acted == [("Delete", "Cust1"), ("Resume", "Cust2")]
+
+
+def test_a_superseded_move_still_gives_the_tenants_newest_endpoint(
+    local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acted: list[tuple[str, str | None]] = []
+
+    def recording(name: str) -> consumer.Action:
+        return lambda event: acted.append((name, event["PublicEndpoint"]))
+
+    for name in ("Upgrade", "Move"):
+        monkeypatch.setitem(consumer.ACTIONS, name, recording(name))
+    monkeypatch.setattr(consumer, "use_endpoint", recording("use_endpoint"))
+    now = int(time.time())
+    for change_type, seconds_ago, endpoint in (
+        (ChangeType.Move, 100, "sod1.superoffice.com"),
+        (ChangeType.Upgrade, 10, None),
+        # Issued before the Upgrade, arriving after it: the status stays, the host moves.
+        (ChangeType.Move, 50, "sod3.superoffice.com"),
+        # An older Move still, arriving last: nothing to take.
+        (ChangeType.Move, 80, "sod2.superoffice.com"),
+    ):
+        body: dict[str, Any] = {
+            "ChangeType": int(change_type),
+            "ContextIdentifier": "Cust1",
+            "Token": local_stack.sign("Cust1", extra_claims={"iat": now - seconds_ago}),
+        }
+        if endpoint:
+            body["PublicEndpoint"] = endpoint
+        post(local_stack.url, body)
+    messages = sorted(_published(local_stack, 4), key=lambda m: m["Sequence"])
+
+    results = [consumer.handle(m) for m in messages]
+
+    assert results == ["handled", "handled", "superseded, endpoint taken", "superseded"]
+    assert acted == [
+        ("Move", "sod1.superoffice.com"),
+        ("Upgrade", None),
+        ("use_endpoint", "sod3.superoffice.com"),
+    ]
 
 
 def test_an_sns_envelope_is_unwrapped_too() -> None:
