@@ -16,8 +16,12 @@ from typing import Any
 
 NAMESPACE = "SuperOfficeTenantStatus"
 # Metric name -> unit, for the values a line may carry.
-UNITS = {"notifications": "Count", "latency_ms": "Milliseconds", "events_published": "Count",
-         "publish_failures": "Count"}  # fmt: skip
+UNITS = {
+    "notifications": "Count",
+    "latency_ms": "Milliseconds",
+    "events_published": "Count",
+    "publish_failures": "Count",
+}
 
 
 def metric_line(
